@@ -1,0 +1,3 @@
+module github.com/galleta-go/galleta
+
+go 1.26
