@@ -385,6 +385,9 @@ func (m *Manager) load(r *http.Request) (s *Session, unlock func(), err error) {
 	}
 	s.meta = record.Meta{Created: now, Deadline: m.deadline(now)}
 	s.cookie = m.newCookie()
+	// Like express-session's secure:'auto', resolved when the session is
+	// created, so a Node service re-sending this cookie keeps Secure.
+	s.cookie.Secure = m.isSecure(r)
 	return s, unlock, nil
 }
 
@@ -555,7 +558,7 @@ func (m *Manager) commit(s *Session, h http.Header, r *http.Request) error {
 		}
 		return nil
 	}
-	changed := s.dirty || s.regenerated
+	changed := s.dirty || s.regenerated || len(s.ops) > 0 // changed in this request, saved or not
 	wrote, err := m.saveLocked(ctx, s, false)
 	if errors.Is(err, errCommitConflict) {
 		m.log.Info("galleta: session was deleted by another request before this one saved; its changes are dropped")
