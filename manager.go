@@ -186,7 +186,7 @@ func (m *Manager) newID() (string, error) {
 		return "", fmt.Errorf("galleta: generate session id: %w", err)
 	}
 	if !store.ValidID(id) {
-		return "", fmt.Errorf("galleta: Options.GenerateID returned an id of %d bytes that is not 1-256 bytes of [A-Za-z0-9_-]", len(id))
+		return "", fmt.Errorf("galleta: Options.GenerateID returned an id of %d bytes that is not 1-250 bytes of [A-Za-z0-9_-]", len(id))
 	}
 	return id, nil
 }

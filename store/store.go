@@ -30,7 +30,7 @@ var ErrNotFound = errors.New("session not found")
 // ErrInvalidID is returned (wrapped) when an id fails ValidID. A store checks
 // the id before it becomes a file name, a key or a query parameter, and
 // returns this error without touching the backing storage.
-var ErrInvalidID = errors.New("invalid session id: want 1 to 256 bytes of [A-Za-z0-9_-]")
+var ErrInvalidID = errors.New("invalid session id: want 1 to 250 bytes of [A-Za-z0-9_-]")
 
 // ErrUnavailable is wrapped by stores into errors that mean the backing
 // service cannot be reached right now (connection refused, timeout, pool
@@ -42,10 +42,11 @@ var ErrUnavailable = errors.New("session store unavailable")
 // limit. Nothing is written when it is returned.
 var ErrTooLarge = errors.New("session too large")
 
-// MaxIDLen is the longest id a store accepts.
-const MaxIDLen = 256
+// MaxIDLen is the longest id a store accepts: <id>.json must fit in a file
+// name (255 bytes on every common file system).
+const MaxIDLen = 250
 
-// ValidID reports whether id is 1 to MaxIDLen bytes of [A-Za-z0-9_-]: the
+// ValidID reports whether id is 1 to MaxIDLen (250) bytes of [A-Za-z0-9_-]: the
 // alphabet of base64url, which covers galleta's ids and express-session's
 // (uid-safe). Anything else (dots, slashes, NUL, backslashes, spaces) is
 // refused, so an id can never name a path outside a store's directory or

@@ -1,0 +1,789 @@
+// Package filestore keeps each session in a file, <dir>/<id>.json, in the
+// layout of Node's session-file-store, so sessions survive restarts and
+// crashes with no outside service, and a Node app can share the directory.
+//
+// # Durability
+//
+// Every write goes to a temporary file in the same directory (named
+// ".tmp-…", never ending in ".json"), is fsynced, renamed over the session
+// file, and the directory is fsynced; only then does the write return. A
+// reader sees the old file or the new one, never a torn one. With
+// Durability SyncNone the two fsyncs are skipped: writes still survive a
+// crash of the process (kill -9), but not a power loss. An fsync error fails
+// the write and is never retried into a false success; the previous version
+// stays intact. Temporary files left by a crash are removed at New and by
+// the reaper.
+//
+// # Expiry
+//
+// Each file's modification time is set to the session's expiry, so a stat
+// tells whether a galleta-written session is live, and touching a session
+// moves the mtime and patches the 13 digits of its leading "__lastAccess" in
+// place instead of rewriting the file. Files written by Node (mtime = write
+// time) expire by Node's rule: __lastAccess + (cookie.originalMaxAge or TTL).
+// galleta writes __lastAccess so that Node's rule gives the same instant as
+// the mtime: with the same TTL on both sides, a session expires for Node and
+// Go at the same moment. The reaper deletes expired files, reading only
+// files whose mtime says they may have expired.
+//
+// # Concurrency
+//
+// Every change of a session (Set, Update, Touch, Delete) runs under an
+// exclusive lock on one of 256 lock files in <dir>/.locks, chosen by the id:
+// a flock, which other processes sharing the directory take too, so
+// Update's read-modify-write is atomic across processes. Within a process,
+// overlapping changes of one session are coalesced: one goroutine applies
+// all the queued changes in order and writes the file once (group commit),
+// so 32 concurrent saves of a busy session cost a few fsyncs, not 32.
+// Node's session-file-store takes no locks; a Node process writing the same
+// session at the same moment is last-writer-wins.
+//
+// # Bad files
+//
+// A file that is empty, truncated, not a JSON object, of the wrong shape, or
+// not decryptable is treated as no session and moved to <dir>/.corrupt/
+// (named by time and a hash of the id), with one log line. Ids are checked
+// with store.ValidID before they become a path.
+package filestore
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/galleta-go/galleta/store"
+)
+
+// Durability chooses how hard a write tries to survive failures.
+type Durability int
+
+const (
+	// SyncAll fsyncs the file and its directory before a write returns: an
+	// acknowledged write survives power loss. The default.
+	SyncAll Durability = iota
+	// SyncNone skips the fsyncs. Writes are still atomic (temporary file and
+	// rename) and survive a crash of the process, but a power loss may lose
+	// recent writes.
+	SyncNone
+)
+
+// Options configure a Store. The zero value of each field is its default.
+type Options struct {
+	// Dir is the directory of the session files. Default "./sessions". It
+	// is created with mode 0700 when missing; files are 0600.
+	Dir string
+
+	// TTL is how long a session whose cookie has no max age lives after its
+	// last access, for Node's expiry rule (session-file-store's ttl option).
+	// Default 1 hour, session-file-store's default and galleta's default
+	// IdleTimeout; keep it equal to the Manager's IdleTimeout and to the
+	// Node app's ttl when they share the directory.
+	TTL time.Duration
+
+	// Durability of writes. Default SyncAll.
+	Durability Durability
+
+	// MaxSize is the largest session, in bytes, a write accepts; larger
+	// ones fail with store.ErrTooLarge and nothing is written. Default
+	// 1 MiB.
+	MaxSize int
+
+	// ReapInterval is how often a background goroutine deletes expired
+	// sessions. Default 10 minutes. Negative: no goroutine (call Reap).
+	ReapInterval time.Duration
+
+	// EncryptionKeys turns on encryption at rest with AES-256-GCM: each key
+	// is 32 random bytes; the first encrypts, all decrypt (rotation). Files
+	// are then not readable by Node's session-file-store. Default none.
+	EncryptionKeys [][]byte
+
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+
+	// Logger receives the store's log lines (never a session id). Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultDir          = "./sessions"
+	DefaultTTL          = time.Hour
+	DefaultMaxSize      = 1 << 20
+	DefaultReapInterval = 10 * time.Minute
+	numStripes          = 256
+	ext                 = ".json"
+	tmpPrefix           = ".tmp-"
+	locksDir            = ".locks"
+	corruptDir          = ".corrupt"
+)
+
+// ErrClosed is returned by every method after Close.
+var ErrClosed = errors.New("filestore: store is closed")
+
+// Store is a session store on a directory. It implements store.Store,
+// store.Updater, store.Lister, store.Counter, store.Reaper and io.Closer.
+type Store struct {
+	dir     string
+	dirFile *os.File // open for fsync of the directory
+	ttl     time.Duration
+	sync    bool
+	maxSize int
+	keys    []cipherKey
+	now     func() time.Time
+	log     *slog.Logger
+	seed    maphash.Seed
+
+	stripes [numStripes]stripe
+	dsync   dirSyncer
+
+	qmu    sync.Mutex
+	queues map[string]*queue
+
+	closed   atomic.Bool
+	stop     chan struct{}
+	reaperWG sync.WaitGroup
+
+	// counters for tests and benchmarks
+	writes  atomic.Int64
+	touches atomic.Int64
+
+	// testHookBeforeWrite, when set, runs before a batch's disk action.
+	testHookBeforeWrite func()
+}
+
+type stripe struct {
+	mu sync.Mutex
+	f  *os.File // lock file, opened on first use
+}
+
+// New opens (creating if needed) the directory and checks that it can be
+// written, so a bad directory fails here and not at the first request. It
+// removes temporary files left by writers that crashed, and starts the
+// reaper.
+func New(o Options) (*Store, error) {
+	s := &Store{
+		dir:     o.Dir,
+		ttl:     o.TTL,
+		sync:    o.Durability == SyncAll,
+		maxSize: o.MaxSize,
+		now:     o.Now,
+		log:     o.Logger,
+		seed:    maphash.MakeSeed(),
+		queues:  map[string]*queue{},
+		stop:    make(chan struct{}),
+	}
+	if o.Durability != SyncAll && o.Durability != SyncNone {
+		return nil, fmt.Errorf("filestore: unknown Durability %d", o.Durability)
+	}
+	if s.dir == "" {
+		s.dir = DefaultDir
+	}
+	if s.ttl <= 0 {
+		s.ttl = DefaultTTL
+	}
+	if s.maxSize <= 0 {
+		s.maxSize = DefaultMaxSize
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if len(o.EncryptionKeys) > 0 {
+		keys, err := newCipherKeys(o.EncryptionKeys)
+		if err != nil {
+			return nil, err
+		}
+		s.keys = keys
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("filestore: create session directory %s: %w", s.dir, unwrapPath(err))
+	}
+	if err := os.MkdirAll(filepath.Join(s.dir, locksDir), 0o700); err != nil {
+		return nil, fmt.Errorf("filestore: create lock directory in %s: %w", s.dir, unwrapPath(err))
+	}
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: open session directory %s: %w", s.dir, unwrapPath(err))
+	}
+	s.dirFile = d
+	s.dsync.f = d
+	if err := s.probe(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if err := s.removeStaleTemps(context.Background(), 0); err != nil {
+		d.Close()
+		return nil, err
+	}
+	interval := o.ReapInterval
+	if interval == 0 {
+		interval = DefaultReapInterval
+	}
+	if interval > 0 {
+		s.reaperWG.Add(1)
+		go s.reaper(interval)
+	}
+	return s, nil
+}
+
+// probe writes, syncs and removes a file, so permissions and a full disk
+// show up at New.
+func (s *Store) probe() error {
+	f, err := os.CreateTemp(s.dir, tmpPrefix+"probe-")
+	if err != nil {
+		return fmt.Errorf("filestore: session directory %s is not writable: %w; fix its permissions or choose another Dir", s.dir, unwrapPath(err))
+	}
+	name := f.Name()
+	_, err = f.Write([]byte("{}"))
+	if err == nil && s.sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	os.Remove(name)
+	if err != nil {
+		return fmt.Errorf("filestore: cannot write in session directory %s: %w", s.dir, unwrapPath(err))
+	}
+	return nil
+}
+
+// Close stops the reaper and releases the directory and lock files. It is
+// idempotent; methods called after Close return ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	close(s.stop)
+	s.reaperWG.Wait()
+	for i := range s.stripes {
+		st := &s.stripes[i]
+		st.mu.Lock()
+		if st.f != nil {
+			st.f.Close()
+			st.f = nil
+		}
+		st.mu.Unlock()
+	}
+	return s.dirFile.Close()
+}
+
+func (s *Store) reaper(interval time.Duration) {
+	defer s.reaperWG.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-s.stop:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			if n, err := s.Reap(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
+				s.log.Warn("filestore: reap expired sessions", "dir", s.dir, "err", err)
+			} else if n > 0 {
+				s.log.Debug("filestore: reaped expired sessions", "dir", s.dir, "count", n)
+			}
+			cancel()
+		}
+	}
+}
+
+func (s *Store) check(ctx context.Context, id string) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !store.ValidID(id) {
+		return fmt.Errorf("filestore: %w", store.ErrInvalidID)
+	}
+	return nil
+}
+
+func (s *Store) path(id string) string { return filepath.Join(s.dir, id+ext) }
+
+func (s *Store) stripeOf(id string) int { return int(maphash.String(s.seed, id) % numStripes) }
+
+// lock takes the stripe's in-process mutex and its flock.
+func (s *Store) lock(i int) (*stripe, error) {
+	st := &s.stripes[i]
+	st.mu.Lock()
+	if st.f == nil {
+		f, err := os.OpenFile(filepath.Join(s.dir, locksDir, fmt.Sprintf("%02x", i)), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			st.mu.Unlock()
+			return nil, fmt.Errorf("filestore: open lock file in %s: %w", filepath.Join(s.dir, locksDir), unwrapPath(err))
+		}
+		st.f = f
+	}
+	if err := flockFile(st.f); err != nil {
+		st.mu.Unlock()
+		return nil, fmt.Errorf("filestore: lock: %w", err)
+	}
+	return st, nil
+}
+
+func (st *stripe) unlock() {
+	funlock(st.f)
+	st.mu.Unlock()
+}
+
+// unwrapPath drops the path from an *fs.PathError or *os.LinkError (it
+// holds the session id) and keeps the cause.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
+
+func (s *Store) ioError(op string, err error) error {
+	return fmt.Errorf("filestore: %s: %w (dir %s)", op, unwrapPath(err), s.dir)
+}
+
+// current is what a session file holds now.
+type current struct {
+	rec       store.Record
+	found     bool // a live session
+	exists    bool // a file exists (live or expired)
+	patchable bool
+}
+
+// read loads id's file. A missing file is found=false; a corrupt one is
+// moved aside (when the caller holds the stripe lock) and reported as
+// missing.
+func (s *Store) read(id string, now time.Time, locked bool) (current, error) {
+	var c current
+	f, err := os.Open(s.path(id))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return c, nil
+		}
+		return c, s.ioError("read session", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return c, s.ioError("read session", err)
+	}
+	c.exists = true
+	size := fi.Size()
+	if size > int64(s.maxSize)*2+1024 {
+		f.Close()
+		s.quarantine(id, "larger than the size limit", locked)
+		return current{}, nil
+	}
+	buf := make([]byte, size)
+	_, err = io.ReadFull(f, buf)
+	f.Close()
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			// Shrunk under us: a Node writer without atomic rename, or
+			// a truncated file.
+			s.quarantine(id, "truncated", locked)
+			return current{}, nil
+		}
+		return c, s.ioError("read session", err)
+	}
+	mtime := fi.ModTime()
+	var d decoded
+	if len(s.keys) > 0 {
+		plain, err := open(s.keys, id, buf)
+		if err != nil {
+			s.quarantine(id, "cannot be decrypted with any of the keys (or is not an encrypted session file)", locked)
+			return current{}, nil
+		}
+		d, err = decodeFile(plain)
+		if err != nil {
+			s.quarantine(id, "decrypts to something that is not a session", locked)
+			return current{}, nil
+		}
+		d.patchable = false
+	} else {
+		d, err = decodeFile(buf)
+		if err != nil {
+			s.quarantine(id, "empty, truncated or not a session JSON object", locked)
+			return current{}, nil
+		}
+	}
+	exp := mtime
+	if !exp.After(now) && !d.lastAccess.IsZero() {
+		// Written by Node (mtime = write time): Node's rule.
+		w, err := nodeWindow(d.data, s.ttl)
+		if err == nil {
+			if e := d.lastAccess.Add(w); e.After(exp) {
+				exp = e
+			}
+		}
+	}
+	c.rec = store.Record{Data: d.data, Expires: exp.Truncate(time.Millisecond)}
+	c.found = c.rec.Expires.After(now)
+	c.patchable = d.patchable
+	return c, nil
+}
+
+// quarantine moves a bad file to <dir>/.corrupt/. Without the stripe lock it
+// leaves the file for a locked caller (a writer may be replacing it).
+func (s *Store) quarantine(id, why string, locked bool) {
+	if !locked {
+		st, err := s.lock(s.stripeOf(id))
+		if err != nil {
+			return
+		}
+		defer st.unlock()
+		// Read again under the lock (a writer may have just replaced the
+		// file); a file still bad is moved aside by that read.
+		s.read(id, s.now(), true)
+		return
+	}
+	if err := os.MkdirAll(filepath.Join(s.dir, corruptDir), 0o700); err != nil {
+		s.log.Error("filestore: cannot create quarantine directory", "dir", s.dir, "err", unwrapPath(err))
+		return
+	}
+	sum := sha256.Sum256([]byte(id))
+	name := fmt.Sprintf("%d-%s.json", s.now().UnixNano(), hex.EncodeToString(sum[:6]))
+	dst := filepath.Join(s.dir, corruptDir, name)
+	if err := os.Rename(s.path(id), dst); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Error("filestore: cannot move a corrupt session file aside", "dir", s.dir, "err", unwrapPath(err))
+		}
+		return
+	}
+	s.log.Warn("filestore: corrupt session file moved aside; the session is treated as absent", "reason", why, "moved_to", dst)
+}
+
+// Get returns the live session stored under id.
+func (s *Store) Get(ctx context.Context, id string) (store.Record, error) {
+	if err := s.check(ctx, id); err != nil {
+		return store.Record{}, err
+	}
+	c, err := s.read(id, s.now(), false)
+	if err != nil {
+		return store.Record{}, err
+	}
+	if !c.found {
+		return store.Record{}, store.ErrNotFound
+	}
+	return c.rec, nil
+}
+
+// Set stores rec under id (atomically and, by default, durably).
+func (s *Store) Set(ctx context.Context, id string, rec store.Record) error {
+	if err := s.check(ctx, id); err != nil {
+		return err
+	}
+	if err := s.checkSize(rec.Data); err != nil {
+		return err
+	}
+	return s.submit(ctx, id, &op{kind: opSet, rec: rec})
+}
+
+func (s *Store) checkSize(data []byte) error {
+	if len(data) > s.maxSize {
+		return fmt.Errorf("filestore: session of %d bytes is over the %d-byte limit (Options.MaxSize): %w", len(data), s.maxSize, store.ErrTooLarge)
+	}
+	return nil
+}
+
+// Update runs fn on the stored session under the session's lock (across
+// processes) and writes its result.
+func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) error {
+	if err := s.check(ctx, id); err != nil {
+		return err
+	}
+	return s.submit(ctx, id, &op{kind: opUpdate, fn: fn})
+}
+
+// Delete removes id.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := s.check(ctx, id); err != nil {
+		return err
+	}
+	return s.submit(ctx, id, &op{kind: opDelete})
+}
+
+// Touch moves a live session's expiry without rewriting its data: it sets
+// the file's mtime and patches __lastAccess in place. Touches are not
+// fsynced: a power loss may forget one, which makes the session expire at
+// its previous time, never corrupts it.
+func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
+	if err := s.check(ctx, id); err != nil {
+		return err
+	}
+	return s.submit(ctx, id, &op{kind: opTouch, rec: store.Record{Expires: expires}})
+}
+
+// List calls fn for each live session.
+func (s *Store) List(ctx context.Context, fn func(id string, rec store.Record) bool) error {
+	now := s.now()
+	return s.walk(ctx, func(id string, _ fs.FileInfo) (bool, error) {
+		c, err := s.read(id, now, false)
+		if err != nil {
+			return false, err
+		}
+		if c.found {
+			return fn(id, c.rec), nil
+		}
+		return true, nil
+	})
+}
+
+// Count returns the number of live sessions. A galleta-written file is
+// counted by its mtime alone; others are read.
+func (s *Store) Count(ctx context.Context) (int, error) {
+	now := s.now()
+	n := 0
+	err := s.walk(ctx, func(id string, fi fs.FileInfo) (bool, error) {
+		if fi != nil && fi.ModTime().After(now) {
+			n++
+			return true, nil
+		}
+		c, err := s.read(id, now, false)
+		if err != nil {
+			return false, err
+		}
+		if c.found {
+			n++
+		}
+		return true, nil
+	})
+	return n, err
+}
+
+// walk lists the session files in directory order, without sorting (a
+// directory of a million files is read in chunks). fi is the file's Lstat,
+// or nil when it vanished.
+func (s *Store) walk(ctx context.Context, fn func(id string, fi fs.FileInfo) (bool, error)) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return s.ioError("list sessions", err)
+	}
+	defer d.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ents, err := d.ReadDir(1024)
+		for _, e := range ents {
+			name := e.Name()
+			id, ok := strings.CutSuffix(name, ext)
+			if !ok || !e.Type().IsRegular() || !store.ValidID(id) {
+				continue
+			}
+			fi, ierr := e.Info()
+			if ierr != nil {
+				if errors.Is(ierr, fs.ErrNotExist) {
+					continue
+				}
+				return s.ioError("list sessions", ierr)
+			}
+			more, err := fn(id, fi)
+			if err != nil {
+				return err
+			}
+			if !more {
+				return nil
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return s.ioError("list sessions", err)
+		}
+	}
+}
+
+// tempName is a fresh temporary file name for a writer holding stripe i.
+// The stripe is in the name so a cleaner can take that stripe's lock and
+// know no live writer owns the file.
+func tempName(i int) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return tmpPrefix + fmt.Sprintf("%02x-", i) + hex.EncodeToString(b[:])
+}
+
+// removeStaleTemps deletes temporary files whose writer is gone: galleta's
+// own (under their stripe's lock, so no live writer in any process owns
+// them) and Node write-file-atomic leftovers older than nodeAge (0: never).
+func (s *Store) removeStaleTemps(ctx context.Context, nodeAge time.Duration) error {
+	d, err := os.Open(s.dir)
+	if err != nil {
+		return s.ioError("list temporary files", err)
+	}
+	defer d.Close()
+	byStripe := map[int][]string{}
+	for {
+		ents, err := d.ReadDir(1024)
+		for _, e := range ents {
+			name := e.Name()
+			if strings.HasPrefix(name, tmpPrefix) {
+				rest := strings.TrimPrefix(name, tmpPrefix)
+				if strings.HasPrefix(rest, "probe-") {
+					byStripe[-1] = append(byStripe[-1], name)
+					continue
+				}
+				if len(rest) > 3 && rest[2] == '-' {
+					if i, err := strconv.ParseUint(rest[:2], 16, 8); err == nil {
+						byStripe[int(i)] = append(byStripe[int(i)], name)
+					}
+				}
+				continue
+			}
+			// write-file-atomic: "<id>.json.<number>"
+			if nodeAge > 0 && strings.Contains(name, ext+".") {
+				if fi, err := e.Info(); err == nil && s.now().Sub(fi.ModTime()) > nodeAge {
+					os.Remove(filepath.Join(s.dir, name))
+				}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return s.ioError("list temporary files", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	for i, names := range byStripe {
+		if i < 0 {
+			// A probe of a New that crashed: only ever written at New.
+			for _, n := range names {
+				if fi, err := os.Stat(filepath.Join(s.dir, n)); err == nil && s.now().Sub(fi.ModTime()) > time.Minute {
+					os.Remove(filepath.Join(s.dir, n))
+				}
+			}
+			continue
+		}
+		st, err := s.lock(i)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if err := os.Remove(filepath.Join(s.dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				s.log.Warn("filestore: remove leftover temporary file", "dir", s.dir, "err", unwrapPath(err))
+			}
+		}
+		st.unlock()
+	}
+	return nil
+}
+
+// Reap deletes expired sessions and leftover temporary files. A session is
+// decided by the mtime alone when it is in the future (live); files whose
+// mtime has passed are read, under their lock, and deleted when expired by
+// the rules Get uses. Reap works in chunks and never holds a lock across
+// files, so requests are not blocked.
+func (s *Store) Reap(ctx context.Context) (int, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := s.removeStaleTemps(ctx, time.Hour); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	var (
+		n       atomic.Int64
+		work    = make(chan string, 256)
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		firstE  error
+	)
+	for range 4 {
+		wg.Go(func() {
+			for id := range work {
+				deleted, err := s.reapOne(id, now)
+				if err != nil {
+					errOnce.Do(func() { firstE = err })
+					continue
+				}
+				if deleted {
+					n.Add(1)
+				}
+			}
+		})
+	}
+	err := s.walk(ctx, func(id string, fi fs.FileInfo) (bool, error) {
+		if fi.ModTime().After(now) {
+			return true, nil
+		}
+		select {
+		case work <- id:
+			return true, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	})
+	close(work)
+	wg.Wait()
+	if err == nil {
+		err = firstE
+	}
+	return int(n.Load()), err
+}
+
+func (s *Store) reapOne(id string, now time.Time) (bool, error) {
+	st, err := s.lock(s.stripeOf(id))
+	if err != nil {
+		return false, err
+	}
+	defer st.unlock()
+	c, err := s.read(id, now, true)
+	if err != nil || !c.exists || c.found {
+		return false, err
+	}
+	if err := os.Remove(s.path(id)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, s.ioError("delete expired session", err)
+	}
+	return true, nil
+}
+
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Updater = (*Store)(nil)
+	_ store.Lister  = (*Store)(nil)
+	_ store.Counter = (*Store)(nil)
+	_ store.Reaper  = (*Store)(nil)
+	_ io.Closer     = (*Store)(nil)
+)

@@ -1,0 +1,406 @@
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/galleta-go/galleta/store"
+	"github.com/galleta-go/galleta/store/storetest"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestConformance(t *testing.T) {
+	for _, d := range []struct {
+		name string
+		o    Options
+	}{
+		{"sync", Options{}},
+		{"nosync", Options{Durability: SyncNone}},
+		{"encrypted", Options{EncryptionKeys: [][]byte{bytes.Repeat([]byte{7}, 32)}}},
+	} {
+		t.Run(d.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
+				o := d.o
+				o.Dir, o.Now, o.Logger, o.ReapInterval = t.TempDir(), now, quiet(), -1
+				s, err := New(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			})
+		})
+	}
+}
+
+// newTest opens a store on a temp dir with a manual clock.
+func newTest(t *testing.T, o Options) (*Store, *storetest.Clock) {
+	t.Helper()
+	c := storetest.NewClock(time.Now().Truncate(time.Millisecond))
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	o.Now, o.ReapInterval = c.Now, -1
+	if o.Logger == nil {
+		o.Logger = quiet()
+	}
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, c
+}
+
+const id1 = "NliONGT-j0K42qnn8ZTsQFxAzwiaoKLm"
+
+var ctx = context.Background()
+
+func sess(user string) []byte {
+	return []byte(`{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"user":"` + user + `"}`)
+}
+
+func TestFileLayoutIsNodes(t *testing.T) {
+	s, c := newTest(t, Options{})
+	exp := c.Now().Add(time.Hour)
+	if err := s.Set(ctx, id1, store.Record{Data: sess("ann"), Expires: exp}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(s.dir, id1+".json")
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		t.Fatalf("file is not JSON: %s", raw)
+	}
+	// Node's rule: __lastAccess + (originalMaxAge || ttl) is the expiry.
+	if la := int64(obj["__lastAccess"].(float64)); la+time.Hour.Milliseconds() != exp.UnixMilli() {
+		t.Fatalf("__lastAccess %d + ttl != expiry %d", la, exp.UnixMilli())
+	}
+	if obj["user"] != "ann" {
+		t.Fatalf("file %s", raw)
+	}
+	fi, _ := os.Stat(p)
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %v, want 0600", fi.Mode().Perm())
+	}
+	if !fi.ModTime().Equal(exp) {
+		t.Errorf("mtime %v, want the expiry %v", fi.ModTime(), exp)
+	}
+	sub := filepath.Join(t.TempDir(), "new", "sessions")
+	s2, _ := newTest(t, Options{Dir: sub})
+	if di, err := os.Stat(s2.dir); err != nil || di.Mode().Perm() != 0o700 {
+		t.Errorf("created dir mode %v err %v, want 0700", di.Mode().Perm(), err)
+	}
+	// With a max age, Node's rule uses it.
+	data := []byte(`{"cookie":{"originalMaxAge":60000,"expires":"2026-11-25T23:20:36.194Z","httpOnly":true,"path":"/"},"n":1}`)
+	exp = c.Now().Add(30 * time.Second) // capped by an absolute deadline
+	s.Set(ctx, id1, store.Record{Data: data, Expires: exp})
+	raw, _ = os.ReadFile(p)
+	json.Unmarshal(raw, &obj)
+	if la := int64(obj["__lastAccess"].(float64)); la+60000 != exp.UnixMilli() {
+		t.Fatalf("__lastAccess %d + 60000 != %d", la, exp.UnixMilli())
+	}
+}
+
+func TestNodeWrittenFileExpiresByNodesRule(t *testing.T) {
+	s, c := newTest(t, Options{})
+	p := filepath.Join(s.dir, id1+".json")
+	last := c.Now().Add(-10 * time.Minute).UnixMilli()
+	node := `{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"n":1,"__lastAccess":` + itoa(last) + `}`
+	os.WriteFile(p, []byte(node), 0o600)
+	old := c.Now().Add(-10 * time.Minute)
+	os.Chtimes(p, old, old)
+	rec, err := s.Get(ctx, id1)
+	if err != nil {
+		t.Fatalf("Node file with 50 minutes left: %v", err)
+	}
+	if want := time.UnixMilli(last).Add(time.Hour); !rec.Expires.Equal(want) {
+		t.Fatalf("expires %v, want %v", rec.Expires, want)
+	}
+	c.Advance(50*time.Minute + time.Millisecond)
+	if _, err := s.Get(ctx, id1); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after Node's expiry: %v", err)
+	}
+	// Reap deletes it; the file was read because its mtime was past.
+	if n, err := s.Reap(ctx); err != nil || n != 1 {
+		t.Fatalf("Reap = %d, %v", n, err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("expired Node file still there")
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestTouchPatchesInPlace(t *testing.T) {
+	s, c := newTest(t, Options{})
+	exp := c.Now().Add(time.Hour)
+	s.Set(ctx, id1, store.Record{Data: sess("ann"), Expires: exp})
+	p := filepath.Join(s.dir, id1+".json")
+	fiBefore, _ := os.Stat(p)
+	inoBefore := inode(fiBefore)
+	writes := s.writes.Load()
+	c.Advance(10 * time.Minute)
+	exp2 := c.Now().Add(time.Hour)
+	if err := s.Touch(ctx, id1, exp2); err != nil {
+		t.Fatal(err)
+	}
+	if s.writes.Load() != writes {
+		t.Fatal("Touch rewrote the file")
+	}
+	fi, _ := os.Stat(p)
+	if inode(fi) != inoBefore {
+		t.Fatal("Touch replaced the file")
+	}
+	if !fi.ModTime().Equal(exp2) {
+		t.Fatalf("mtime %v, want %v", fi.ModTime(), exp2)
+	}
+	raw, _ := os.ReadFile(p)
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		t.Fatal(err)
+	}
+	if la := int64(obj["__lastAccess"].(float64)); la != c.Now().UnixMilli() {
+		t.Fatalf("__lastAccess %d, want now %d (Node must see the touch)", la, c.Now().UnixMilli())
+	}
+	rec, err := s.Get(ctx, id1)
+	if err != nil || !bytes.Equal(rec.Data, sess("ann")) || !rec.Expires.Equal(exp2) {
+		t.Fatalf("after touch: %s %v %v", rec.Data, rec.Expires, err)
+	}
+}
+
+func TestBadIDsTouchNothing(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "sessions")
+	s, c := newTest(t, Options{Dir: dir})
+	victim := filepath.Join(parent, "x.json")
+	os.WriteFile(victim, []byte(`{"keep":true}`), 0o600)
+	for _, id := range []string{"../x", "a/b", "..", ".", "a\x00b", `a\b`, "/abs", `C:\x`, strings.Repeat("a", 251), ""} {
+		rec := store.Record{Data: sess("evil"), Expires: c.Now().Add(time.Hour)}
+		for name, err := range map[string]error{
+			"Set":    s.Set(ctx, id, rec),
+			"Delete": s.Delete(ctx, id),
+			"Touch":  s.Touch(ctx, id, rec.Expires),
+			"Update": s.Update(ctx, id, func(store.Record, bool) (store.Record, bool, error) { return rec, true, nil }),
+		} {
+			if !errors.Is(err, store.ErrInvalidID) {
+				t.Errorf("%s(%q) = %v, want ErrInvalidID", name, id, err)
+			}
+		}
+		if _, err := s.Get(ctx, id); !errors.Is(err, store.ErrInvalidID) {
+			t.Errorf("Get(%q) = %v", id, err)
+		}
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != `{"keep":true}` {
+		t.Fatal("a file outside the directory changed")
+	}
+	ents, _ := os.ReadDir(parent)
+	if len(ents) != 2 {
+		t.Fatalf("parent dir has %d entries, want 2", len(ents))
+	}
+}
+
+func TestCorruptFilesQuarantined(t *testing.T) {
+	logs := &bytes.Buffer{}
+	var mu sync.Mutex
+	s, c := newTest(t, Options{Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, nil))})
+	cases := map[string][]byte{
+		"empty":       {},
+		"truncated":   []byte(`{"__lastAccess":1795648796836,"cookie":{"originalMaxAge":null,"exp`),
+		"not json":    []byte("hello\x00world"),
+		"array":       []byte(`[1,2,3]`),
+		"wrong shape": []byte(`{"cookie":"not an object"}`),
+		"bad access":  []byte(`{"cookie":{},"__lastAccess":"yesterday"}`),
+	}
+	i := 0
+	for name, content := range cases {
+		id := "corrupt" + string(rune('A'+i))
+		i++
+		p := filepath.Join(s.dir, id+".json")
+		os.WriteFile(p, content, 0o600)
+		future := c.Now().Add(time.Hour)
+		os.Chtimes(p, future, future)
+		for range 3 {
+			if _, err := s.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s: Get = %v, want ErrNotFound", name, err)
+			}
+		}
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: file not moved aside", name)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(s.dir, corruptDir))
+	if len(ents) != len(cases) {
+		t.Fatalf("%d files in .corrupt, want %d", len(ents), len(cases))
+	}
+	mu.Lock()
+	n := strings.Count(logs.String(), "corrupt session file moved aside")
+	leaked := strings.Contains(logs.String(), "corrupt")
+	mu.Unlock()
+	if n != len(cases) || !leaked {
+		t.Fatalf("%d log lines, want one per file", n)
+	}
+	// Wrong encryption key.
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	dir := t.TempDir()
+	se, c2 := newTest(t, Options{Dir: dir, EncryptionKeys: [][]byte{k1}})
+	se.Set(ctx, id1, store.Record{Data: sess("ann"), Expires: c2.Now().Add(time.Hour)})
+	raw, _ := os.ReadFile(filepath.Join(dir, id1+".json"))
+	if bytes.Contains(raw, []byte("ann")) {
+		t.Fatal("encrypted file holds the plaintext")
+	}
+	rotated, _ := newTest(t, Options{Dir: dir, EncryptionKeys: [][]byte{k2, k1}})
+	if _, err := rotated.Get(ctx, id1); err != nil {
+		t.Fatalf("old key in the rotation list: %v", err)
+	}
+	wrong, _ := newTest(t, Options{Dir: dir, EncryptionKeys: [][]byte{k2}})
+	if _, err := wrong.Get(ctx, id1); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("wrong key: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, corruptDir)); len(ents) != 1 {
+		t.Fatal("undecryptable file not moved aside")
+	}
+	// A file renamed to another id does not decrypt (the id is bound in).
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestTooLarge(t *testing.T) {
+	s, c := newTest(t, Options{MaxSize: 1000})
+	big := append([]byte(`{"x":"`), bytes.Repeat([]byte("a"), 1000)...)
+	big = append(big, `"}`...)
+	err := s.Set(ctx, id1, store.Record{Data: big, Expires: c.Now().Add(time.Hour)})
+	if !errors.Is(err, store.ErrTooLarge) || !strings.Contains(err.Error(), "1000-byte limit") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, id1+".json")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("oversized session written")
+	}
+}
+
+func TestNewFailsOnBadDirectory(t *testing.T) {
+	parent := t.TempDir()
+	file := filepath.Join(parent, "file")
+	os.WriteFile(file, nil, 0o600)
+	if _, err := New(Options{Dir: filepath.Join(file, "sub"), Logger: quiet()}); err == nil || !strings.Contains(err.Error(), "create session directory") {
+		t.Fatalf("dir under a file: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		ro := filepath.Join(parent, "ro")
+		os.Mkdir(ro, 0o500)
+		if _, err := New(Options{Dir: ro, Logger: quiet()}); err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Fatalf("read-only dir: %v", err)
+		}
+	}
+}
+
+func TestStaleTempFilesRemovedAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := newTest(t, Options{Dir: dir})
+	s.Close()
+	for _, n := range []string{tempName(3), tempName(200)} {
+		os.WriteFile(filepath.Join(dir, n), []byte("half a sess"), 0o600)
+	}
+	newTest(t, Options{Dir: dir})
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), tmpPrefix) {
+			t.Fatalf("temp file %s survived New", e.Name())
+		}
+	}
+}
+
+// Group commit: 32 concurrent updates of one session while a write is in
+// flight cost two writes: the one in flight and one for the 31 queued.
+func TestGroupCommit(t *testing.T) {
+	s, c := newTest(t, Options{})
+	exp := c.Now().Add(time.Hour)
+	s.Set(ctx, id1, store.Record{Data: []byte(`{"n":0}`), Expires: exp})
+	release := make(chan struct{})
+	first := make(chan struct{})
+	var once sync.Once
+	s.testHookBeforeWrite = func() {
+		once.Do(func() { close(first); <-release })
+	}
+	before := s.writes.Load()
+	var wg sync.WaitGroup
+	incr := func() {
+		defer wg.Done()
+		err := s.Update(ctx, id1, func(cur store.Record, found bool) (store.Record, bool, error) {
+			var v struct{ N int }
+			json.Unmarshal(cur.Data, &v)
+			return store.Record{Data: []byte(`{"n":` + itoa(int64(v.N+1)) + `}`), Expires: exp}, true, nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	wg.Add(1)
+	go incr()
+	<-first
+	for range 31 {
+		wg.Add(1)
+		go incr()
+	}
+	// Wait until all 31 are queued behind the blocked leader.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.qmu.Lock()
+		n := 0
+		if q := s.queues[id1]; q != nil {
+			n = len(q.ops)
+		}
+		s.qmu.Unlock()
+		if n == 31 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not an assertion
+	}
+	close(release)
+	wg.Wait()
+	rec, _ := s.Get(ctx, id1)
+	if string(rec.Data) != `{"n":32}` {
+		t.Fatalf("final %s, want n=32", rec.Data)
+	}
+	if w := s.writes.Load() - before; w != 2 {
+		t.Fatalf("32 concurrent updates cost %d writes, want 2", w)
+	}
+}
+
+func TestCloseStopsReaperAndIsIdempotent(t *testing.T) {
+	s, err := New(Options{Dir: t.TempDir(), ReapInterval: time.Millisecond, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, id1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get after Close: %v", err)
+	}
+}
