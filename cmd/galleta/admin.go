@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/galleta-go/galleta"
+)
+
+type adminRow struct {
+	sessionInfo
+	Handle string
+	Mine   bool
+}
+
+func (a *app) isAdmin(r *http.Request) bool {
+	ok, _ := galleta.FromRequest(r).GetBool("admin")
+	return ok && a.cfg.adminPassword != ""
+}
+
+func (a *app) admin(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.adminPassword == "" {
+		a.render(w, r, http.StatusForbidden, "admin.html", page{Title: "Admin", Errors: []string{"The admin page is off: start the server with --admin-password (or GALLETA_ADMIN_PASSWORD)."}})
+		return
+	}
+	if !a.isAdmin(r) {
+		a.render(w, r, http.StatusOK, "admin.html", page{Title: "Admin"})
+		return
+	}
+	all, err := listSessions(r.Context(), a.st, a.cfg.idle)
+	if err != nil {
+		http.Error(w, "list sessions: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	mine := galleta.FromRequest(r).ID()
+	rows := make([]adminRow, len(all))
+	for i, s := range all {
+		rows[i] = adminRow{sessionInfo: s, Handle: a.handle(s.ID), Mine: s.ID == mine}
+		rows[i].ID = "" // the page never carries ids
+	}
+	a.render(w, r, http.StatusOK, "admin.html", page{Title: "Admin", Data: map[string]any{"Sessions": rows, "Count": len(rows)}})
+}
+
+func (a *app) adminLogin(w http.ResponseWriter, r *http.Request) {
+	pw, ok := formValue(w, r, "password")
+	if !ok {
+		return
+	}
+	if a.cfg.adminPassword == "" {
+		a.render(w, r, http.StatusForbidden, "admin.html", page{Title: "Admin", Errors: []string{"The admin page is off."}})
+		return
+	}
+	if !a.adminOK(pw) {
+		a.render(w, r, http.StatusUnauthorized, "admin.html", page{Title: "Admin", Errors: []string{"Wrong password."}})
+		return
+	}
+	s := galleta.FromRequest(r)
+	if err := s.Regenerate(r.Context()); err != nil {
+		http.Error(w, "session: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	s.Set("admin", true)
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+func (a *app) adminLogout(w http.ResponseWriter, r *http.Request) {
+	galleta.FromRequest(r).Delete("admin")
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+func (a *app) requireAdmin(w http.ResponseWriter, r *http.Request) bool {
+	if !a.isAdmin(r) {
+		a.render(w, r, http.StatusUnauthorized, "admin.html", page{Title: "Admin", Errors: []string{"Sign in as admin first."}})
+		return false
+	}
+	return true
+}
+
+// adminRevoke deletes the session whose handle the form names.
+func (a *app) adminRevoke(w http.ResponseWriter, r *http.Request) {
+	h, ok := formValue(w, r, "handle")
+	if !ok || !a.requireAdmin(w, r) {
+		return
+	}
+	all, err := listSessions(r.Context(), a.st, a.cfg.idle)
+	if err != nil {
+		http.Error(w, "list sessions: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	s := galleta.FromRequest(r)
+	for _, info := range all {
+		if a.handle(info.ID) != h {
+			continue
+		}
+		if err := a.st.Delete(r.Context(), info.ID); err != nil {
+			http.Error(w, "revoke: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		s.AddFlash("info", fmt.Sprintf("Revoked session %s of %s.", info.Suffix(), orAnon(info.User)))
+		http.Redirect(w, r, "/admin", http.StatusSeeOther)
+		return
+	}
+	s.AddFlash("info", "That session is already gone.")
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+func (a *app) adminRevokeUser(w http.ResponseWriter, r *http.Request) {
+	u, ok := formValue(w, r, "user")
+	if !ok || !a.requireAdmin(w, r) {
+		return
+	}
+	u = strings.TrimSpace(u)
+	n, err := revokeUser(r.Context(), a.st, u, a.cfg.idle)
+	if err != nil {
+		http.Error(w, "revoke: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	galleta.FromRequest(r).AddFlash("info", fmt.Sprintf("Revoked %d session(s) of %s.", n, orAnon(u)))
+	http.Redirect(w, r, "/admin", http.StatusSeeOther)
+}
+
+func orAnon(u string) string {
+	if u == "" {
+		return "an anonymous visitor"
+	}
+	return u
+}

@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/galleta-go/galleta"
+	"github.com/galleta-go/galleta/store"
+)
+
+//go:embed web
+var webFS embed.FS
+
+const (
+	maxBody    = 16 << 10 // form and JSON bodies
+	maxUserLen = 64
+)
+
+// app is the demo web app.
+type app struct {
+	cfg        serveConfig
+	secret     string
+	m          *galleta.Manager
+	st         *instrumented
+	closeStore func() error
+	tmpl       *template.Template
+	log        *slog.Logger
+	metrics    *metrics
+	adminHash  [32]byte
+}
+
+func newApp(c serveConfig, secret string, log *slog.Logger) (*app, error) {
+	raw, closeStore, err := openStore(c.store, c.idle, log, true)
+	if err != nil {
+		return nil, err
+	}
+	mt := newMetrics()
+	st := instrument(raw, mt)
+	m, err := galleta.New(galleta.Options{
+		CookieName:      c.cookieName,
+		Secrets:         []string{secret},
+		Store:           st,
+		IdleTimeout:     c.idle,
+		AbsoluteTimeout: c.absolute,
+		Cookie:          galleta.CookieOptions{Secure: c.secure},
+		TrustProxy:      c.trustProxy,
+		Logger:          log,
+	})
+	if err != nil {
+		closeStore()
+		return nil, err
+	}
+	tmpl, err := template.New("").Funcs(template.FuncMap{
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return t.Local().Format("2006-01-02 15:04:05 MST")
+		},
+		"ago": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			d := time.Until(t).Round(time.Second)
+			if d < 0 {
+				return (-d).String() + " ago"
+			}
+			return "in " + d.String()
+		},
+	}).ParseFS(webFS, "web/templates/*.html")
+	if err != nil {
+		m.Close()
+		closeStore()
+		return nil, fmt.Errorf("parse templates: %w", err)
+	}
+	a := &app{cfg: c, secret: secret, m: m, st: st, closeStore: closeStore, tmpl: tmpl, log: log, metrics: mt}
+	if c.adminPassword != "" {
+		a.adminHash = sha256.Sum256([]byte(c.adminPassword))
+	}
+	return a, nil
+}
+
+func (a *app) close() {
+	a.m.Close()
+	if err := a.closeStore(); err != nil {
+		a.log.Error("galleta: close store", "err", err)
+	}
+}
+
+func (a *app) handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(webFS, "web/static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /{$}", a.home)
+	mux.HandleFunc("GET /login", a.loginForm)
+	mux.HandleFunc("POST /login", a.login)
+	mux.HandleFunc("POST /logout", a.logout)
+	mux.HandleFunc("GET /profile", a.profile)
+	mux.HandleFunc("GET /cookies", a.cookieLab)
+	mux.HandleFunc("POST /cookies", a.cookieSet)
+	mux.HandleFunc("POST /cookies/delete", a.cookieDelete)
+	mux.HandleFunc("GET /admin", a.admin)
+	mux.HandleFunc("POST /admin/login", a.adminLogin)
+	mux.HandleFunc("POST /admin/logout", a.adminLogout)
+	mux.HandleFunc("POST /admin/revoke", a.adminRevoke)
+	mux.HandleFunc("POST /admin/revoke-user", a.adminRevokeUser)
+	mux.HandleFunc("POST /api/login", a.apiLogin)
+	mux.HandleFunc("POST /api/logout", a.apiLogout)
+	mux.HandleFunc("GET /api/me", a.apiMe)
+	mux.HandleFunc("POST /api/visits", a.apiVisits)
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /metrics", a.serveMetrics)
+
+	var h http.Handler = mux
+	h = a.m.Middleware(h)
+	h = limitBody(h)
+	h = http.NewCrossOriginProtection().Handler(h)
+	h = a.logRequests(h)
+	return h
+}
+
+// limitBody caps request bodies; handlers turn the cap into a 413.
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter records the status for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(p)
+	s.bytes += int64(n)
+	return n, err
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusWriter) Flush() { http.NewResponseController(s.ResponseWriter).Flush() }
+
+// logRequests writes one line per request: method, path, status, latency.
+// Never a cookie or a session id.
+func (a *app) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		d := time.Since(start)
+		a.metrics.request(sw.status, d)
+		a.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes, "latency", d.Round(time.Microsecond).String())
+	})
+}
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	User    string
+	Admin   bool
+	Flashes []string
+	Errors  []string
+	Data    any
+}
+
+func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	s := galleta.FromRequest(r)
+	p.User, _ = s.GetString("user")
+	p.Admin, _ = s.GetBool("admin")
+	p.Flashes = append(p.Flashes, s.Flashes("info")...)
+	var buf strings.Builder
+	if err := a.tmpl.ExecuteTemplate(&buf, name, p); err != nil {
+		a.log.Error("galleta: render page", "page", name, "err", err)
+		http.Error(w, "page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write([]byte(buf.String()))
+}
+
+// formValue reads a form field, reporting a body over the cap as 413.
+func formValue(w http.ResponseWriter, r *http.Request, key string) (string, bool) {
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		} else {
+			http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		}
+		return "", false
+	}
+	return r.PostForm.Get(key), true
+}
+
+// checkUser validates a user name: 1-64 bytes of printable UTF-8.
+func checkUser(u string) (status int, msg string) {
+	u = strings.TrimSpace(u)
+	switch {
+	case u == "":
+		return http.StatusBadRequest, "enter a user name"
+	case len(u) > maxUserLen:
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("a user name is at most %d bytes", maxUserLen)
+	case !utf8.ValidString(u) || strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return http.StatusBadRequest, "a user name must be printable text"
+	}
+	return 0, ""
+}
+
+func (a *app) home(w http.ResponseWriter, r *http.Request) {
+	s := galleta.FromRequest(r)
+	n, err := s.Incr("visits", 1)
+	if err != nil {
+		http.Error(w, "session: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	a.render(w, r, http.StatusOK, "home.html", page{Title: "Home", Data: map[string]any{"Visits": n}})
+}
+
+func (a *app) loginForm(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "login.html", page{Title: "Sign in"})
+}
+
+func (a *app) login(w http.ResponseWriter, r *http.Request) {
+	u, ok := formValue(w, r, "user")
+	if !ok {
+		return
+	}
+	if status, msg := checkUser(u); status != 0 {
+		a.render(w, r, status, "login.html", page{Title: "Sign in", Errors: []string{msg}})
+		return
+	}
+	if err := a.signIn(r, strings.TrimSpace(u)); err != nil {
+		http.Error(w, "could not sign in: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	galleta.FromRequest(r).AddFlash("info", "Signed in as "+strings.TrimSpace(u)+".")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// signIn regenerates the session id (a change of privilege) and records
+// the user.
+func (a *app) signIn(r *http.Request, user string) error {
+	s := galleta.FromRequest(r)
+	if err := s.Regenerate(r.Context()); err != nil {
+		return err
+	}
+	return s.Set("user", user)
+}
+
+func (a *app) logout(w http.ResponseWriter, r *http.Request) {
+	if err := galleta.FromRequest(r).Destroy(r.Context()); err != nil {
+		http.Error(w, "could not sign out: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (a *app) profile(w http.ResponseWriter, r *http.Request) {
+	s := galleta.FromRequest(r)
+	id := s.ID()
+	suffix := ""
+	if len(id) > 6 {
+		suffix = "…" + id[len(id)-6:]
+	}
+	a.render(w, r, http.StatusOK, "profile.html", page{Title: "Profile", Data: map[string]any{
+		"New":      s.IsNew(),
+		"Created":  s.CreatedAt(),
+		"Expires":  s.ExpiresAt(),
+		"Deadline": s.Deadline(),
+		"Idle":     a.cfg.idle,
+		"Absolute": a.cfg.absolute,
+		"IDSuffix": suffix,
+		"Keys":     s.Keys(),
+	}})
+}
+
+func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	_, err := a.st.inner.Get(ctx, "healthz-probe")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "store %s: not answering: %v\n", a.cfg.store, err)
+		return
+	}
+	fmt.Fprintf(w, "ok: store %s answers\n", a.cfg.store)
+}
+
+// adminOK reports whether the password matches, in constant time.
+func (a *app) adminOK(pw string) bool {
+	if a.cfg.adminPassword == "" {
+		return false
+	}
+	h := sha256.Sum256([]byte(pw))
+	return subtle.ConstantTimeCompare(h[:], a.adminHash[:]) == 1
+}
+
+// handle is an opaque name for a session on the admin page, so the page
+// never carries session ids: HMAC-like hash of secret and id.
+func (a *app) handle(id string) string {
+	h := sha256.Sum256([]byte(a.secret + "\x00admin\x00" + id))
+	return hex.EncodeToString(h[:12])
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/galleta-go/galleta"
+	"github.com/galleta-go/galleta/cookie"
+)
+
+type labCookie struct {
+	Name, Value, Kind, Status string
+}
+
+// cookieLab lists every cookie the browser sent, with its kind and, for
+// signed ones, whether the signature verifies.
+func (a *app) cookieLab(w http.ResponseWriter, r *http.Request) {
+	a.renderLab(w, r, http.StatusOK, nil)
+}
+
+func (a *app) renderLab(w http.ResponseWriter, r *http.Request, status int, errs []string) {
+	jar := cookie.ParseRequest(r, a.secret)
+	var rows []labCookie
+	for _, c := range jar.All() {
+		row := labCookie{Name: c.Name, Value: c.Value, Kind: c.Kind.String(), Status: "plain"}
+		switch {
+		case c.Name == a.cfg.cookieName:
+			row.Value, row.Kind, row.Status = "(hidden: the session cookie)", "session", "HttpOnly"
+		case c.Kind == cookie.Signed && c.Valid:
+			row.Status = "signature valid"
+		case c.Kind == cookie.Signed:
+			row.Value, row.Status = c.Raw, "INVALID signature (tampered)"
+		case c.Kind == cookie.JSON:
+			row.Status = "JSON"
+		}
+		rows = append(rows, row)
+	}
+	a.render(w, r, status, "cookies.html", page{Title: "Cookie lab", Errors: errs, Data: map[string]any{"Cookies": rows}})
+}
+
+func (a *app) cookieSet(w http.ResponseWriter, r *http.Request) {
+	if _, ok := formValue(w, r, "name"); !ok {
+		return
+	}
+	f := r.PostForm
+	name, value, kind := f.Get("name"), f.Get("value"), f.Get("kind")
+	maxAge, err := strconv.Atoi(f.Get("max_age"))
+	if err != nil && f.Get("max_age") != "" {
+		a.renderLab(w, r, http.StatusBadRequest, []string{"max age must be a whole number of seconds"})
+		return
+	}
+	if name == a.cfg.cookieName {
+		a.renderLab(w, r, http.StatusBadRequest, []string{"that name is the session cookie's"})
+		return
+	}
+	// Not HttpOnly, so the lab's cookies can be changed from the page to
+	// see tampering detected.
+	o := cookie.Options{MaxAge: time.Duration(maxAge) * time.Second, SameSite: http.SameSiteLaxMode}
+	switch kind {
+	case "signed":
+		err = cookie.SetSigned(w, name, value, a.secret, o)
+	case "json":
+		var v any = value
+		if json, ok := parseJSON(value); ok {
+			v = json
+		}
+		err = cookie.SetJSON(w, name, v, o)
+	default:
+		err = cookie.Set(w, name, value, o)
+	}
+	if err != nil {
+		a.renderLab(w, r, http.StatusBadRequest, []string{err.Error()})
+		return
+	}
+	galleta.FromRequest(r).AddFlash("info", "Cookie "+name+" set.")
+	http.Redirect(w, r, "/cookies", http.StatusSeeOther)
+}
+
+func (a *app) cookieDelete(w http.ResponseWriter, r *http.Request) {
+	name, ok := formValue(w, r, "name")
+	if !ok {
+		return
+	}
+	if name == a.cfg.cookieName {
+		a.renderLab(w, r, http.StatusBadRequest, []string{"sign out to end the session"})
+		return
+	}
+	if err := cookie.Clear(w, name, cookie.Options{}); err != nil {
+		a.renderLab(w, r, http.StatusBadRequest, []string{err.Error()})
+		return
+	}
+	http.Redirect(w, r, "/cookies", http.StatusSeeOther)
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/galleta-go/galleta/store"
+)
+
+const sessionsUsage = `Usage: galleta sessions COMMAND [flags]
+
+Commands:
+  list               live sessions: id suffix, user, created, expires, size
+  show ID            one session's stored JSON
+  delete ID          delete one session (sign it out)
+  revoke-user NAME   delete every session of one user
+  gc                 delete expired sessions now
+  count              number of live sessions
+
+Safe while a server uses the same store.
+
+Flags:
+`
+
+func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, sessionsUsage)
+		return usagef("sessions needs a command")
+	}
+	cmd, args := args[0], args[1:]
+	if cmd == "-h" || cmd == "--help" || cmd == "help" {
+		fmt.Fprint(stdout, sessionsUsage)
+		return nil
+	}
+	fs := newFlagSet("sessions "+cmd, stderr, sessionsUsage)
+	storeURL := fs.String("store", envOr("GALLETA_STORE", defaultStore), "the store: memory, file:DIR, ... ($GALLETA_STORE)")
+	idle := fs.Duration("idle", 0, "the server's idle timeout, to show when sessions were last seen (default 1h, or $GALLETA_IDLE)")
+	asJSON := fs.Bool("json", false, "print JSON for scripts")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *idle == 0 {
+		*idle = time.Hour
+		if v := envOr("GALLETA_IDLE", ""); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return usagef("$GALLETA_IDLE=%q is not a duration", v)
+			}
+			*idle = d
+		}
+	}
+	want := map[string]int{"list": 0, "show": 1, "delete": 1, "revoke-user": 1, "gc": 0, "count": 0}
+	n, known := want[cmd]
+	if !known {
+		fmt.Fprint(stderr, sessionsUsage)
+		return usagef("unknown sessions command %q", cmd)
+	}
+	if fs.NArg() != n {
+		return usagef("sessions %s takes %d argument(s), got %d", cmd, n, fs.NArg())
+	}
+	spec, err := parseStore(*storeURL)
+	if err != nil {
+		return err
+	}
+	if spec.kind == "memory" {
+		return usagef("a memory store lives inside its server process; `galleta sessions` needs a store it can open, such as file:DIR")
+	}
+	st, closeStore, err := openStore(spec, *idle, newLogger("text", stderr), false)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	arg := fs.Arg(0)
+	if (cmd == "show" || cmd == "delete") && !store.ValidID(arg) {
+		return usagef("%q is not a session id (1-%d characters of A-Z a-z 0-9 _ -)", arg, store.MaxIDLen)
+	}
+	switch cmd {
+	case "list":
+		all, err := listSessions(ctx, st, *idle)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, all)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SESSION\tUSER\tCREATED\tEXPIRES\tSIZE")
+		for _, s := range all {
+			user := s.User
+			if user == "" {
+				user = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", s.Suffix(), user, stamp(s.Created), stamp(s.Expires), s.Size)
+		}
+		tw.Flush()
+		fmt.Fprintf(stdout, "%d live session(s)\n", len(all))
+	case "show":
+		rec, err := st.Get(ctx, arg)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no live session with that id")
+		}
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"info": describe(arg, rec, *idle), "data": json.RawMessage(rec.Data)})
+		}
+		var pretty bytes.Buffer
+		if json.Indent(&pretty, rec.Data, "", "  ") != nil {
+			pretty.Reset()
+			pretty.Write(rec.Data)
+		}
+		info := describe(arg, rec, *idle)
+		fmt.Fprintf(stdout, "session %s  user %s  expires %s  %d bytes\n%s\n", info.Suffix(), orDash(info.User), stamp(info.Expires), info.Size, pretty.String())
+	case "delete":
+		if err := st.Delete(ctx, arg); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "deleted")
+	case "revoke-user":
+		n, err := revokeUser(ctx, st, arg, *idle)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]int{"revoked": n})
+		}
+		fmt.Fprintf(stdout, "revoked %d session(s) of %s\n", n, arg)
+	case "gc":
+		r, ok := st.(store.Reaper)
+		if !ok {
+			return fmt.Errorf("this store expires sessions by itself; nothing to collect")
+		}
+		n, err := r.Reap(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]int{"deleted": n})
+		}
+		fmt.Fprintf(stdout, "deleted %d expired session(s)\n", n)
+	case "count":
+		c, ok := st.(store.Counter)
+		if !ok {
+			return fmt.Errorf("this store cannot count its sessions")
+		}
+		n, err := c.Count(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]int{"live": n})
+		}
+		fmt.Fprintln(stdout, n)
+	}
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
