@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/galleta-go/galleta"
+)
+
+// testApp starts the app on a test server with the file store in a temp
+// directory.
+func testApp(t *testing.T, storeURL string, admin string) (*httptest.Server, *app, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if storeURL == "" {
+		storeURL = "file:" + filepath.Join(dir, "sessions")
+	}
+	spec, err := parseStore(storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := serveConfig{store: spec, idle: time.Hour, absolute: 12 * time.Hour, cookieName: "sid", adminPassword: admin, logFormat: "text"}
+	a, err := newApp(c, "0123456789abcdef0123456789abcdef-test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.handler())
+	t.Cleanup(func() { srv.Close(); a.close() })
+	return srv, a, dir
+}
+
+func client(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func call(t *testing.T, c *http.Client, method, u, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func TestJSONAPI(t *testing.T) {
+	srv, _, dir := testApp(t, "", "")
+	c := client(t)
+	if code, me := call(t, c, "GET", srv.URL+"/api/me", ""); code != 200 || me["user"] != nil || me["visits"] != float64(0) {
+		t.Fatalf("anonymous /api/me: %d %v", code, me)
+	}
+	if code, m := call(t, c, "POST", srv.URL+"/api/login", `{"user":"ann"}`); code != 200 || m["user"] != "ann" {
+		t.Fatalf("login: %d %v", code, m)
+	}
+	var wg sync.WaitGroup
+	for range 200 {
+		wg.Go(func() {
+			if code, _ := call(t, c, "POST", srv.URL+"/api/visits", ""); code != 200 {
+				t.Errorf("visits: %d", code)
+			}
+		})
+	}
+	wg.Wait()
+	code, me := call(t, c, "GET", srv.URL+"/api/me", "")
+	if code != 200 || me["user"] != "ann" || me["visits"] != float64(200) {
+		t.Fatalf("after 200 concurrent visits: %d %v", code, me)
+	}
+	for _, k := range []string{"created", "expires"} {
+		if _, err := time.Parse(time.RFC3339, me[k].(string)); err != nil {
+			t.Errorf("%s = %v: %v", k, me[k], err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "sessions", "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("%d session files, want 1", len(files))
+	}
+	if code, _ := call(t, c, "POST", srv.URL+"/api/logout", ""); code != 200 {
+		t.Fatalf("logout: %d", code)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "sessions", "*.json")); len(files) != 0 {
+		t.Fatalf("session file left after logout: %v", files)
+	}
+	u, _ := url.Parse(srv.URL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "sid" {
+			t.Fatal("cookie kept after logout")
+		}
+	}
+	// Bad inputs.
+	for body, want := range map[string]int{
+		``:                       400,
+		`{"user":""}`:            400,
+		`{"user":"` + strings.Repeat("a", 65) + `"}`: 413,
+		`{"user":"` + strings.Repeat("a", 20000) + `"}`: 413,
+		`not json`: 400,
+	} {
+		if code, _ := call(t, c, "POST", srv.URL+"/api/login", body); code != want {
+			t.Errorf("login body %.30q: %d, want %d", body, code, want)
+		}
+	}
+}
+
+func TestForeignCookieIsAFreshSession(t *testing.T) {
+	srv, _, _ := testApp(t, "", "")
+	for _, ck := range []string{
+		"sid=s%3Aforged.sig", "sid=" + strings.Repeat("A", 43), "sid=s%3A" + strings.Repeat("A", 43) + ".AAAA", "sid=", "sid=%ZZ; sid=x",
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+		req.Header.Set("Cookie", ck)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `id="visits">1<`) {
+			t.Errorf("cookie %q: %d", ck, resp.StatusCode)
+		}
+	}
+}
+
+func form(t *testing.T, c *http.Client, u string, vals url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.PostForm(u, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestPagesAndForms(t *testing.T) {
+	srv, _, _ := testApp(t, "", "s3cret")
+	c := client(t)
+	resp, _ := form(t, c, srv.URL+"/login", url.Values{"user": {"bob"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login form: %d", resp.StatusCode)
+	}
+	for _, p := range []string{"/", "/profile", "/cookies", "/admin", "/login", "/static/style.css"} {
+		r, err := c.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != 200 {
+			t.Errorf("%s: %d", p, r.StatusCode)
+		}
+		if p != "/static/style.css" && !strings.Contains(string(b), "bob") {
+			t.Errorf("%s does not show the signed-in user", p)
+		}
+	}
+	// Oversized form field: 413.
+	if r, _ := form(t, c, srv.URL+"/login", url.Values{"user": {strings.Repeat("x", 70)}}); r.StatusCode != 413 {
+		t.Errorf("70-byte user name: %d", r.StatusCode)
+	}
+	if r, _ := form(t, c, srv.URL+"/login", url.Values{"user": {strings.Repeat("x", 40000)}}); r.StatusCode != 413 {
+		t.Errorf("40 KB form: %d", r.StatusCode)
+	}
+	// Cross-site form post refused.
+	req, _ := http.NewRequest("POST", srv.URL+"/logout", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if r, _ := c.Do(req); r.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST: %d, want 403", r.StatusCode)
+	}
+	// Admin: wrong password 401, right one lists sessions.
+	if r, b := form(t, c, srv.URL+"/admin/login", url.Values{"password": {"nope"}}); r.StatusCode != 401 || !strings.Contains(b, "Wrong password") {
+		t.Errorf("wrong admin password: %d", r.StatusCode)
+	}
+	if r, _ := form(t, c, srv.URL+"/admin/login", url.Values{"password": {"s3cret"}}); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("admin login: %d", r.StatusCode)
+	}
+	r, err := c.Get(srv.URL + "/admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if !strings.Contains(string(b), `id="session-count">1<`) {
+		t.Fatalf("admin page: %s", b)
+	}
+	// Revoke all sessions of bob (the admin's own session is bob's).
+	other := client(t)
+	call(t, other, "POST", srv.URL+"/api/login", `{"user":"bob"}`)
+	form(t, c, srv.URL+"/admin/revoke-user", url.Values{"user": {"bob"}})
+	if _, me := call(t, other, "GET", srv.URL+"/api/me", ""); me["user"] != nil {
+		t.Fatalf("bob's other session survived revoke-user: %v", me)
+	}
+}
+
+func TestCookieLab(t *testing.T) {
+	srv, a, _ := testApp(t, "", "")
+	c := client(t)
+	form(t, c, srv.URL+"/cookies", url.Values{"name": {"lab"}, "value": {"hello"}, "kind": {"signed"}, "max_age": {"60"}})
+	page := func() string {
+		r, err := c.Get(srv.URL + "/cookies")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return string(b)
+	}
+	if p := page(); !strings.Contains(p, "signature valid") {
+		t.Fatalf("signed cookie not shown valid")
+	}
+	u, _ := url.Parse(srv.URL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "lab" {
+			v, _ := url.QueryUnescape(ck.Value)
+			c.Jar.SetCookies(u, []*http.Cookie{{Name: "lab", Value: url.QueryEscape(strings.Replace(v, "hello", "hellx", 1)), Path: "/"}})
+		}
+	}
+	if p := page(); !strings.Contains(p, "INVALID signature") {
+		t.Fatalf("tampered cookie not shown invalid")
+	}
+	// A name the cookie package refuses is a clear error, not a dropped header.
+	r, b := form(t, c, srv.URL+"/cookies", url.Values{"name": {"a;b"}, "value": {"x"}})
+	if r.StatusCode != 400 || !strings.Contains(b, "invalid") {
+		t.Fatalf("bad name: %d", r.StatusCode)
+	}
+	_ = a
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	srv, _, _ := testApp(t, "", "")
+	c := client(t)
+	call(t, c, "POST", srv.URL+"/api/visits", "")
+	call(t, c, "GET", srv.URL+"/api/me", "")
+	r, _ := http.Get(srv.URL + "/healthz")
+	if r.StatusCode != 200 {
+		t.Fatalf("healthz %d", r.StatusCode)
+	}
+	r, _ = http.Get(srv.URL + "/metrics")
+	b, _ := io.ReadAll(r.Body)
+	for _, want := range []string{`galleta_http_requests_total{code="200"}`, `galleta_store_operations_total{op="save"} 1`, `galleta_store_operations_total{op="load"} 1`, "galleta_sessions_live 1", `galleta_store_latency_seconds_bucket{op="load",le="+Inf"} 1`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %s:\n%s", want, b)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// serveInProcess runs `galleta serve` as run() would and returns a stop
+// func that cancels it (as SIGTERM does) and returns the exit code.
+func serveInProcess(t *testing.T, args ...string) (stop func() int, logs *bytes.Buffer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	logs = &bytes.Buffer{}
+	var mu sync.Mutex
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append([]string{"serve"}, args...), io.Discard, lockedWriter{&mu, logs}) }()
+	return func() int {
+		cancel()
+		select {
+		case c := <-done:
+			return c
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not stop")
+			return -1
+		}
+	}, logs
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func waitUp(t *testing.T, addr string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			r.Body.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // waiting for the listener, not an assertion
+	}
+	t.Fatalf("server on %s did not come up", addr)
+}
+
+func TestServeRestartKeepsSessions(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	args := []string{"--addr", addr, "--store", "file:" + filepath.Join(dir, "sessions")}
+	stop, logs := serveInProcess(t, args...)
+	waitUp(t, addr)
+	c := client(t)
+	call(t, c, "POST", "http://"+addr+"/api/login", `{"user":"cy"}`)
+	call(t, c, "POST", "http://"+addr+"/api/visits", "")
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exited %d on shutdown; log:\n%s", code, logs)
+	}
+	first, _, _ := strings.Cut(logs.String(), "\n")
+	if !strings.Contains(first, "sessions.secret") {
+		t.Errorf("first log line does not say where the secret is: %s", first)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "sessions.secret")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v %v", fi, err)
+	}
+	stop, logs = serveInProcess(t, args...)
+	defer stop()
+	waitUp(t, addr)
+	if _, me := call(t, c, "GET", "http://"+addr+"/api/me", ""); me["user"] != "cy" || me["visits"] != float64(1) {
+		t.Fatalf("after restart: %v\n%s", me, logs)
+	}
+	if strings.Contains(logs.String(), "created a new cookie secret") {
+		t.Fatal("restart made a new secret")
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		for _, ck := range c.Jar.Cookies(&url.URL{Scheme: "http", Host: addr}) {
+			if strings.Contains(line, ck.Value) || strings.Contains(line, strings.TrimPrefix(ck.Value, "s%3A")[:20]) {
+				t.Fatalf("log line holds the cookie: %s", line)
+			}
+		}
+	}
+}
+
+func TestCommandLineErrors(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{}, 2, "Usage"},
+		{[]string{"bogus"}, 2, "unknown command"},
+		{[]string{"serve", "--nope"}, 2, "flag provided but not defined"},
+		{[]string{"serve", "--store", "ftp://x"}, 2, "unknown kind"},
+		{[]string{"serve", "--store", "redis://127.0.0.1:6379"}, 2, "not built yet"},
+		{[]string{"serve", "--store", "postgres://localhost/db"}, 2, "not built yet"},
+		{[]string{"serve", "--secure", "maybe"}, 2, "want auto, always or never"},
+		{[]string{"serve", "--log-format", "xml"}, 2, "want text or json"},
+		{[]string{"serve", "--addr", busy.Addr().String(), "--store", "file:" + filepath.Join(dir, "s")}, 1, "address already in use"},
+		{[]string{"sessions"}, 2, "needs a command"},
+		{[]string{"sessions", "show"}, 2, "takes 1 argument"},
+		{[]string{"sessions", "show", "../etc/passwd", "--store", "file:" + dir}, 2, "not a session id"},
+		{[]string{"sessions", "list", "--store", "memory"}, 2, "memory store"},
+		{[]string{"migrate", "--from", "file:" + dir}, 2, "needs --from and --to"},
+		{[]string{"serve", "--help"}, 0, "GALLETA_ADDR"},
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), c.args, &out, &errb)
+		if code != c.code || !strings.Contains(out.String()+errb.String(), c.want) {
+			t.Errorf("%v: exit %d, want %d; output %q lacks %q", c.args, code, c.code, out.String()+errb.String(), c.want)
+		}
+	}
+	// Environment variables mirror flags, and a bad value is a usage error.
+	t.Setenv("GALLETA_IDLE", "soon")
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"serve"}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), "GALLETA_IDLE") {
+		t.Errorf("bad GALLETA_IDLE: %d %s", code, errb.String())
+	}
+}
+
+func TestSessionsAndMigrate(t *testing.T) {
+	dir := t.TempDir()
+	from := "file:" + filepath.Join(dir, "a")
+	srv, a, _ := testApp(t, from, "")
+	var cookies []*http.Client
+	for _, u := range []string{"ann", "ann", "bob"} {
+		c := client(t)
+		call(t, c, "POST", srv.URL+"/api/login", fmt.Sprintf(`{"user":%q}`, u))
+		cookies = append(cookies, c)
+	}
+	sh := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	if code, out := sh("sessions", "count", "--store", from); code != 0 || strings.TrimSpace(out) != "3" {
+		t.Fatalf("count: %d %q", code, out)
+	}
+	code, out := sh("sessions", "list", "--store", from, "--json")
+	var list []sessionInfo
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 3 {
+		t.Fatalf("list --json: %d %s", code, out)
+	}
+	if code, out := sh("sessions", "list", "--store", from); code != 0 || !strings.Contains(out, "bob") || strings.Contains(out, list[0].ID) {
+		t.Fatalf("list table: %d %s", code, out)
+	}
+	if code, out := sh("sessions", "show", list[0].ID, "--store", from); code != 0 || !strings.Contains(out, `"cookie"`) {
+		t.Fatalf("show: %d %s", code, out)
+	}
+	// migrate twice: harmless, counts match.
+	to := "file:" + filepath.Join(dir, "b")
+	for i := range 2 {
+		code, out := sh("migrate", "--from", from, "--to", to)
+		if code != 0 || !strings.Contains(out, "copied 3 live session(s)") || !strings.Contains(out, "now holds 3 live") {
+			t.Fatalf("migrate run %d: %d %s", i, code, out)
+		}
+	}
+	if code, out := sh("sessions", "revoke-user", "ann", "--store", from); code != 0 || !strings.Contains(out, "revoked 2") {
+		t.Fatalf("revoke-user: %d %s", code, out)
+	}
+	if _, me := call(t, cookies[2], "GET", srv.URL+"/api/me", ""); me["user"] != "bob" {
+		t.Fatalf("bob was revoked too: %v", me)
+	}
+	if _, me := call(t, cookies[0], "GET", srv.URL+"/api/me", ""); me["user"] != nil {
+		t.Fatalf("ann's session survived: %v", me)
+	}
+	var bob string
+	for _, s := range list {
+		if s.User == "bob" {
+			bob = s.ID
+		}
+	}
+	if code, _ := sh("sessions", "delete", bob, "--store", from); code != 0 {
+		t.Fatal("delete failed")
+	}
+	if code, out := sh("sessions", "count", "--store", from); code != 0 || strings.TrimSpace(out) != "0" {
+		t.Fatalf("count after deletes: %q", out)
+	}
+	if code, out := sh("sessions", "gc", "--store", from); code != 0 || !strings.Contains(out, "deleted 0") {
+		t.Fatalf("gc: %d %s", code, out)
+	}
+	_ = a
+	_ = galleta.ErrNoSession
+}
