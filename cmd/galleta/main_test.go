@@ -110,9 +110,9 @@ func TestJSONAPI(t *testing.T) {
 	}
 	// Bad inputs.
 	for body, want := range map[string]int{
-		``:                       400,
-		`{"user":""}`:            400,
-		`{"user":"` + strings.Repeat("a", 65) + `"}`: 413,
+		``:            400,
+		`{"user":""}`: 400,
+		`{"user":"` + strings.Repeat("a", 65) + `"}`:    413,
 		`{"user":"` + strings.Repeat("a", 20000) + `"}`: 413,
 		`not json`: 400,
 	} {
