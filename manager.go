@@ -233,7 +233,7 @@ func (m *Manager) cookieAttrs(secure bool, expires time.Time) cookie.Options {
 	}
 }
 
-// isSecure reports whether the request arrived over HTTPS.
+// isSecure decides the Secure attribute for this request.
 func (m *Manager) isSecure(r *http.Request) bool {
 	switch m.cookieOpts.Secure {
 	case SecureAlways:
@@ -241,21 +241,11 @@ func (m *Manager) isSecure(r *http.Request) bool {
 	case SecureNever:
 		return false
 	}
-	if r.TLS != nil {
-		return true
-	}
-	if m.trustProxy {
-		p := r.Header.Get("X-Forwarded-Proto")
-		if i := strings.IndexByte(p, ','); i >= 0 {
-			p = p[:i]
-		}
-		return strings.EqualFold(strings.TrimSpace(p), "https")
-	}
-	return false
+	return m.requestSecure(r)
 }
 
-// requestSecure reports whether the connection itself is HTTPS, whatever
-// the Secure mode (Express skips a Secure cookie over plain HTTP).
+// requestSecure reports whether the request arrived over HTTPS: a TLS
+// connection, or a trusted proxy's X-Forwarded-Proto (first value).
 func (m *Manager) requestSecure(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
