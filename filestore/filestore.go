@@ -53,7 +53,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -146,7 +145,6 @@ type Store struct {
 	keys    []cipherKey
 	now     func() time.Time
 	log     *slog.Logger
-	seed    maphash.Seed
 
 	stripes [numStripes]stripe
 	dsync   dirSyncer
@@ -183,7 +181,6 @@ func New(o Options) (*Store, error) {
 		maxSize: o.MaxSize,
 		now:     o.Now,
 		log:     o.Logger,
-		seed:    maphash.MakeSeed(),
 		queues:  map[string]*queue{},
 		stop:    make(chan struct{}),
 	}
@@ -327,7 +324,17 @@ func (s *Store) check(ctx context.Context, id string) error {
 
 func (s *Store) path(id string) string { return filepath.Join(s.dir, id+ext) }
 
-func (s *Store) stripeOf(id string) int { return int(maphash.String(s.seed, id) % numStripes) }
+// stripeOf picks the id's lock stripe. It must be the same in every process
+// sharing the directory (a per-process hash seed would give two processes
+// different locks for one id), so it is a fixed hash: FNV-1a.
+func (s *Store) stripeOf(id string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return int(h % numStripes)
+}
 
 // lock takes the stripe's in-process mutex and its flock.
 func (s *Store) lock(i int) (*stripe, error) {
