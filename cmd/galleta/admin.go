@@ -10,6 +10,7 @@ import (
 
 type adminRow struct {
 	sessionInfo
+	Short  string // the id's last characters, taken before the id is dropped
 	Handle string
 	Mine   bool
 }
@@ -36,7 +37,7 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 	mine := galleta.FromRequest(r).ID()
 	rows := make([]adminRow, len(all))
 	for i, s := range all {
-		rows[i] = adminRow{sessionInfo: s, Handle: a.handle(s.ID), Mine: s.ID == mine}
+		rows[i] = adminRow{sessionInfo: s, Short: s.Suffix(), Handle: a.handle(s.ID), Mine: s.ID == mine}
 		rows[i].ID = "" // the page never carries ids
 	}
 	a.render(w, r, http.StatusOK, "admin.html", page{Title: "Admin", Data: map[string]any{"Sessions": rows, "Count": len(rows)}})

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -199,8 +200,8 @@ func TestPagesAndForms(t *testing.T) {
 	}
 	b, _ := io.ReadAll(r.Body)
 	r.Body.Close()
-	if !strings.Contains(string(b), `id="session-count">1<`) {
-		t.Fatalf("admin page: %s", b)
+	if !strings.Contains(string(b), `id="session-count">1<`) || !regexp.MustCompile(`<td>…[A-Za-z0-9_-]{6} \(you\)</td>`).Match(b) {
+		t.Fatalf("admin page lacks the session count or the id suffix of the admin's own row: %s", b)
 	}
 	// Revoke all sessions of bob (the admin's own session is bob's).
 	other := client(t)
