@@ -256,8 +256,7 @@ func (s *Store) writeFile(id string, st *stripe, rec store.Record) error {
 	if _, err := f.Write(content); err != nil {
 		return fail(err)
 	}
-	mt := rec.Expires.Truncate(time.Millisecond)
-	if err := os.Chtimes(tmp, mt, mt); err != nil {
+	if err := chtimesStamped(tmp, rec.Expires); err != nil {
 		return fail(err)
 	}
 	if s.sync {
@@ -312,8 +311,7 @@ func (s *Store) patchFile(id string, expires time.Time) error {
 		}
 		f.Close()
 	}
-	mt := expires.Truncate(time.Millisecond)
-	if err := os.Chtimes(p, mt, mt); err != nil {
+	if err := chtimesStamped(p, expires); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return store.ErrNotFound
 		}

@@ -58,6 +58,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -575,6 +576,9 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 			n++
 			return true, nil
 		}
+		if fi != nil && stamped(fi) {
+			return true, nil // galleta's and past its mtime: expired
+		}
 		c, err := s.read(id, now, false)
 		if err != nil {
 			return false, err
@@ -712,10 +716,11 @@ func (s *Store) removeStaleTemps(ctx context.Context, nodeAge time.Duration) err
 }
 
 // Reap deletes expired sessions and leftover temporary files. A session is
-// decided by the mtime alone when it is in the future (live); files whose
-// mtime has passed are read, under their lock, and deleted when expired by
-// the rules Get uses. Reap works in chunks and never holds a lock across
-// files, so requests are not blocked.
+// decided by a stat when it can be: an mtime in the future is live, and a
+// past mtime with galleta's stamp (see stamp.go) is expired; only other
+// files (Node's) are read. Deletions run under the session's lock, a few
+// dozen at a time per lock, so requests wait at most that long; memory is
+// bounded by working through the directory in chunks.
 func (s *Store) Reap(ctx context.Context) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
@@ -728,62 +733,132 @@ func (s *Store) Reap(ctx context.Context) (int, error) {
 	}
 	now := s.now()
 	var (
-		n       atomic.Int64
-		work    = make(chan string, 256)
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		firstE  error
+		total   int
+		pending []reapCand
 	)
-	for range 4 {
-		wg.Go(func() {
-			for id := range work {
-				deleted, err := s.reapOne(id, now)
-				if err != nil {
-					errOnce.Do(func() { firstE = err })
-					continue
-				}
-				if deleted {
-					n.Add(1)
-				}
-			}
-		})
+	flush := func() error {
+		n, err := s.reapChunk(ctx, pending, now)
+		total += n
+		pending = pending[:0]
+		return err
 	}
 	err := s.walk(ctx, func(id string, fi fs.FileInfo) (bool, error) {
 		if fi.ModTime().After(now) {
 			return true, nil
 		}
-		select {
-		case work <- id:
-			return true, nil
-		case <-ctx.Done():
-			return false, ctx.Err()
+		pending = append(pending, reapCand{id: id, stripe: s.stripeOf(id), stamped: stamped(fi)})
+		if len(pending) == reapChunkSize {
+			if err := flush(); err != nil {
+				return false, err
+			}
 		}
+		return true, nil
 	})
-	close(work)
-	wg.Wait()
-	if err == nil {
-		err = firstE
+	if err == nil && len(pending) > 0 {
+		err = flush()
 	}
-	return int(n.Load()), err
+	return total, err
 }
 
-func (s *Store) reapOne(id string, now time.Time) (bool, error) {
-	st, err := s.lock(s.stripeOf(id))
+const (
+	reapChunkSize = 16384 // candidates gathered before deleting
+	reapPerLock   = 64    // deletions per lock hold
+	reapWorkers   = 2
+)
+
+type reapCand struct {
+	id      string
+	stripe  int
+	stamped bool
+}
+
+// reapChunk deletes the expired sessions among cands, grouped by stripe so
+// each lock is taken once per reapPerLock files.
+func (s *Store) reapChunk(ctx context.Context, cands []reapCand, now time.Time) (int, error) {
+	slices.SortFunc(cands, func(a, b reapCand) int { return a.stripe - b.stripe })
+	var groups [][]reapCand
+	for i := 0; i < len(cands); {
+		j := i
+		for j < len(cands) && cands[j].stripe == cands[i].stripe && j-i < reapPerLock {
+			j++
+		}
+		groups = append(groups, cands[i:j])
+		i = j
+	}
+	var (
+		n       atomic.Int64
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		first   error
+	)
+	for range reapWorkers {
+		wg.Go(func() {
+			for {
+				g := int(next.Add(1) - 1)
+				if g >= len(groups) || ctx.Err() != nil {
+					return
+				}
+				deleted, err := s.reapGroup(groups[g], now)
+				n.Add(int64(deleted))
+				if err != nil {
+					errOnce.Do(func() { first = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return int(n.Load()), first
+}
+
+// reapGroup deletes the expired ones of a group of one stripe, under that
+// stripe's lock, deciding again now that no writer can move them.
+func (s *Store) reapGroup(g []reapCand, now time.Time) (int, error) {
+	st, err := s.lock(g[0].stripe)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	defer st.unlock()
-	c, err := s.read(id, now, true)
-	if err != nil || !c.exists || c.found {
-		return false, err
-	}
-	if err := os.Remove(s.path(id)); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
+	n := 0
+	for _, c := range g {
+		p := s.path(c.id)
+		expired := false
+		if c.stamped {
+			fi, err := os.Lstat(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return n, s.ioError("reap", err)
+			}
+			if fi.ModTime().After(now) {
+				continue // touched meanwhile
+			}
+			expired = stamped(fi)
 		}
-		return false, s.ioError("delete expired session", err)
+		if !expired {
+			cur, err := s.read(c.id, now, true)
+			if err != nil {
+				return n, err
+			}
+			expired = cur.exists && !cur.found
+		}
+		if !expired {
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return n, s.ioError("delete expired session", err)
+		}
+		n++
 	}
-	return true, nil
+	return n, nil
 }
 
 var (

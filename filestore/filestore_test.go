@@ -96,8 +96,8 @@ func TestFileLayoutIsNodes(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("file mode %v, want 0600", fi.Mode().Perm())
 	}
-	if !fi.ModTime().Equal(exp) {
-		t.Errorf("mtime %v, want the expiry %v", fi.ModTime(), exp)
+	if !fi.ModTime().Truncate(time.Millisecond).Equal(exp) || !stamped(fi) {
+		t.Errorf("mtime %v (stamped %v), want the expiry %v with galleta's stamp", fi.ModTime(), stamped(fi), exp)
 	}
 	sub := filepath.Join(t.TempDir(), "new", "sessions")
 	s2, _ := newTest(t, Options{Dir: sub})
@@ -165,8 +165,8 @@ func TestTouchPatchesInPlace(t *testing.T) {
 	if inode(fi) != inoBefore {
 		t.Fatal("Touch replaced the file")
 	}
-	if !fi.ModTime().Equal(exp2) {
-		t.Fatalf("mtime %v, want %v", fi.ModTime(), exp2)
+	if !fi.ModTime().Truncate(time.Millisecond).Equal(exp2) || !stamped(fi) {
+		t.Fatalf("mtime %v (stamped %v), want %v with galleta's stamp", fi.ModTime(), stamped(fi), exp2)
 	}
 	raw, _ := os.ReadFile(p)
 	var obj map[string]any
@@ -402,5 +402,55 @@ func TestCloseStopsReaperAndIsIdempotent(t *testing.T) {
 	}
 	if _, err := s.Get(ctx, id1); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Get after Close: %v", err)
+	}
+}
+
+// The reaper decides galleta's files by their stamp and a stat: an expired
+// stamped file is deleted without being read (garbage content proves it:
+// a read would quarantine it instead), a touched one stays, and a file
+// without the stamp is read and judged by Node's rule.
+func TestReapByStamp(t *testing.T) {
+	s, c := newTest(t, Options{})
+	live, expired, touched := "liveAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "expiredAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "touchedAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	for _, id := range []string{live, expired, touched} {
+		if err := s.Set(ctx, id, store.Record{Data: sess(id[:4]), Expires: c.Now().Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Set(ctx, live, store.Record{Data: sess("live"), Expires: c.Now().Add(time.Hour)})
+	// Garbage inside the expired file, stamp kept.
+	p := filepath.Join(s.dir, expired+".json")
+	fi, _ := os.Stat(p)
+	at, _ := atime(fi)
+	os.WriteFile(p, []byte("not json at all"), 0o600)
+	os.Chtimes(p, at, fi.ModTime())
+	// A Node file: no stamp, mtime in the past, __lastAccess recent.
+	node := filepath.Join(s.dir, "nodeAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.json")
+	os.WriteFile(node, []byte(`{"cookie":{"originalMaxAge":null},"__lastAccess":`+itoa(c.Now().Add(time.Minute).UnixMilli())+`}`), 0o600)
+	past := c.Now().Add(-time.Hour)
+	os.Chtimes(node, past, past)
+
+	c.Advance(2 * time.Minute)
+	if err := s.Touch(ctx, touched, c.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("touch of an expired session: %v", err)
+	}
+	n, err := s.Reap(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("reaped %d, want 2 (the expired and the untouched one)", n)
+	}
+	for id, want := range map[string]bool{live: true, expired: false, touched: false} {
+		_, err := os.Stat(filepath.Join(s.dir, id+".json"))
+		if (err == nil) != want {
+			t.Errorf("%s: exists=%v, want %v", id[:7], err == nil, want)
+		}
+	}
+	if _, err := os.Stat(node); err != nil {
+		t.Errorf("Node file live by Node's rule was reaped")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.dir, corruptDir)); len(ents) != 0 {
+		t.Fatalf("the reaper read the stamped expired file (it was quarantined)")
 	}
 }
