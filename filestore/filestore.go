@@ -58,7 +58,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -554,7 +553,7 @@ func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 // List calls fn for each live session.
 func (s *Store) List(ctx context.Context, fn func(id string, rec store.Record) bool) error {
 	now := s.now()
-	return s.walk(ctx, func(id string, _ fs.FileInfo) (bool, error) {
+	return s.walk(ctx, func(id string) (bool, error) {
 		c, err := s.read(id, now, false)
 		if err != nil {
 			return false, err
@@ -571,12 +570,19 @@ func (s *Store) List(ctx context.Context, fn func(id string, rec store.Record) b
 func (s *Store) Count(ctx context.Context) (int, error) {
 	now := s.now()
 	n := 0
-	err := s.walk(ctx, func(id string, fi fs.FileInfo) (bool, error) {
-		if fi != nil && fi.ModTime().After(now) {
+	err := s.walk(ctx, func(id string) (bool, error) {
+		fi, err := os.Lstat(s.path(id))
+		if errors.Is(err, fs.ErrNotExist) {
+			return true, nil
+		}
+		if err != nil {
+			return false, s.ioError("count sessions", err)
+		}
+		if fi.ModTime().After(now) {
 			n++
 			return true, nil
 		}
-		if fi != nil && stamped(fi) {
+		if stamped(fi) {
 			return true, nil // galleta's and past its mtime: expired
 		}
 		c, err := s.read(id, now, false)
@@ -592,9 +598,10 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 }
 
 // walk lists the session files in directory order, without sorting (a
-// directory of a million files is read in chunks). fi is the file's Lstat,
-// or nil when it vanished.
-func (s *Store) walk(ctx context.Context, fn func(id string, fi fs.FileInfo) (bool, error)) error {
+// directory of a million files is read in chunks) and without a stat (the
+// callers that need one do it, in parallel where it matters: a stat of a
+// cold inode waits on the disk).
+func (s *Store) walk(ctx context.Context, fn func(id string) (bool, error)) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -609,19 +616,11 @@ func (s *Store) walk(ctx context.Context, fn func(id string, fi fs.FileInfo) (bo
 		}
 		ents, err := d.ReadDir(1024)
 		for _, e := range ents {
-			name := e.Name()
-			id, ok := strings.CutSuffix(name, ext)
+			id, ok := strings.CutSuffix(e.Name(), ext)
 			if !ok || !e.Type().IsRegular() || !store.ValidID(id) {
 				continue
 			}
-			fi, ierr := e.Info()
-			if ierr != nil {
-				if errors.Is(ierr, fs.ErrNotExist) {
-					continue
-				}
-				return s.ioError("list sessions", ierr)
-			}
-			more, err := fn(id, fi)
+			more, err := fn(id)
 			if err != nil {
 				return err
 			}
@@ -718,9 +717,10 @@ func (s *Store) removeStaleTemps(ctx context.Context, nodeAge time.Duration) err
 // Reap deletes expired sessions and leftover temporary files. A session is
 // decided by a stat when it can be: an mtime in the future is live, and a
 // past mtime with galleta's stamp (see stamp.go) is expired; only other
-// files (Node's) are read. Deletions run under the session's lock, a few
-// dozen at a time per lock, so requests wait at most that long; memory is
-// bounded by working through the directory in chunks.
+// files (Node's) are read. The directory walk feeds workers that delete
+// each expired file under its session's lock (re-deciding there, since a
+// request may have touched it meanwhile), so a request waits at most for
+// one deletion.
 func (s *Store) Reap(ctx context.Context) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
@@ -733,132 +733,93 @@ func (s *Store) Reap(ctx context.Context) (int, error) {
 	}
 	now := s.now()
 	var (
-		total   int
-		pending []reapCand
-	)
-	flush := func() error {
-		n, err := s.reapChunk(ctx, pending, now)
-		total += n
-		pending = pending[:0]
-		return err
-	}
-	err := s.walk(ctx, func(id string, fi fs.FileInfo) (bool, error) {
-		if fi.ModTime().After(now) {
-			return true, nil
-		}
-		pending = append(pending, reapCand{id: id, stripe: s.stripeOf(id), stamped: stamped(fi)})
-		if len(pending) == reapChunkSize {
-			if err := flush(); err != nil {
-				return false, err
-			}
-		}
-		return true, nil
-	})
-	if err == nil && len(pending) > 0 {
-		err = flush()
-	}
-	return total, err
-}
-
-const (
-	reapChunkSize = 16384 // candidates gathered before deleting
-	reapPerLock   = 64    // deletions per lock hold
-	reapWorkers   = 2
-)
-
-type reapCand struct {
-	id      string
-	stripe  int
-	stamped bool
-}
-
-// reapChunk deletes the expired sessions among cands, grouped by stripe so
-// each lock is taken once per reapPerLock files.
-func (s *Store) reapChunk(ctx context.Context, cands []reapCand, now time.Time) (int, error) {
-	slices.SortFunc(cands, func(a, b reapCand) int { return a.stripe - b.stripe })
-	var groups [][]reapCand
-	for i := 0; i < len(cands); {
-		j := i
-		for j < len(cands) && cands[j].stripe == cands[i].stripe && j-i < reapPerLock {
-			j++
-		}
-		groups = append(groups, cands[i:j])
-		i = j
-	}
-	var (
 		n       atomic.Int64
-		next    atomic.Int64
+		work    = make(chan string, 1024)
 		wg      sync.WaitGroup
 		errOnce sync.Once
 		first   error
+		failed  = make(chan struct{})
 	)
 	for range reapWorkers {
 		wg.Go(func() {
-			for {
-				g := int(next.Add(1) - 1)
-				if g >= len(groups) || ctx.Err() != nil {
-					return
-				}
-				deleted, err := s.reapGroup(groups[g], now)
-				n.Add(int64(deleted))
+			for id := range work {
+				deleted, err := s.reapOne(id, now)
 				if err != nil {
-					errOnce.Do(func() { first = err })
-					return
+					errOnce.Do(func() { first = err; close(failed) })
+					continue
+				}
+				if deleted {
+					n.Add(1)
 				}
 			}
 		})
 	}
+	err := s.walk(ctx, func(id string) (bool, error) {
+		select {
+		case work <- id:
+			return true, nil
+		case <-failed:
+			return false, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	})
+	close(work)
 	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
+	if first != nil {
+		err = first
 	}
-	return int(n.Load()), first
+	return int(n.Load()), err
 }
 
-// reapGroup deletes the expired ones of a group of one stripe, under that
-// stripe's lock, deciding again now that no writer can move them.
-func (s *Store) reapGroup(g []reapCand, now time.Time) (int, error) {
-	st, err := s.lock(g[0].stripe)
+// reapWorkers deleting at once: unlinks wait on the disk (journal, discard)
+// more than on the CPU, so more workers than cores help (measured: 8
+// workers unlink 2.8x faster than 1 on a virtio disk).
+const reapWorkers = 8
+
+// reapOne deletes id's file if it is expired. A stat without the lock
+// skips live files cheaply; an expired candidate is decided again under the
+// session's lock, since a request may have touched it meanwhile.
+func (s *Store) reapOne(id string, now time.Time) (bool, error) {
+	p := s.path(id)
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
-		return 0, err
+		return false, s.ioError("reap", err)
+	}
+	if fi.ModTime().After(now) {
+		return false, nil
+	}
+	st, err := s.lock(s.stripeOf(id))
+	if err != nil {
+		return false, err
 	}
 	defer st.unlock()
-	n := 0
-	for _, c := range g {
-		p := s.path(c.id)
-		expired := false
-		if c.stamped {
-			fi, err := os.Lstat(p)
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			if err != nil {
-				return n, s.ioError("reap", err)
-			}
-			if fi.ModTime().After(now) {
-				continue // touched meanwhile
-			}
-			expired = stamped(fi)
+	if fi, err = os.Lstat(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
 		}
-		if !expired {
-			cur, err := s.read(c.id, now, true)
-			if err != nil {
-				return n, err
-			}
-			expired = cur.exists && !cur.found
-		}
-		if !expired {
-			continue
-		}
-		if err := os.Remove(p); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			return n, s.ioError("delete expired session", err)
-		}
-		n++
+		return false, s.ioError("reap", err)
 	}
-	return n, nil
+	if fi.ModTime().After(now) {
+		return false, nil // touched meanwhile
+	}
+	if !stamped(fi) {
+		// Not (or no longer recognisably) galleta's: Node's rule decides.
+		cur, err := s.read(id, now, true)
+		if err != nil || !cur.exists || cur.found {
+			return false, err
+		}
+	}
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, s.ioError("delete expired session", err)
+	}
+	return true, nil
 }
 
 var (
