@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/galleta-go/galleta/store"
 )
@@ -225,7 +224,7 @@ func (s *Store) runBatch(id string, batch []*op) {
 	case write:
 		err = s.writeFile(id, st, rec)
 	case patch:
-		err = s.patchFile(id, rec.Expires)
+		err = s.patchFile(id, rec)
 	case remove:
 		err = s.removeFile(id)
 	}
@@ -281,37 +280,38 @@ func (s *Store) writeFile(id string, st *stripe, rec store.Record) error {
 	return nil
 }
 
-// patchFile moves a galleta-written file's expiry: the 13 digits of the
-// leading __lastAccess are overwritten in place (one write of 13 bytes
-// inside one sector, so a crash leaves the old or the new value) and the
-// mtime is set. Not fsynced: see Touch.
-func (s *Store) patchFile(id string, expires time.Time) error {
+// patchFile moves a galleta-written file's expiry to rec.Expires: the 13
+// digits of the leading __lastAccess are overwritten in place (one write of
+// 13 bytes inside one sector, so a crash leaves the old or the new value)
+// and the mtime is set. rec.Data is the file's session as the batch read
+// it, which gives Node's window without reading the file again. Not
+// fsynced: see Touch.
+func (s *Store) patchFile(id string, rec store.Record) error {
 	p := s.path(id)
 	if len(s.keys) == 0 {
-		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		w, err := nodeWindow(rec.Data, s.ttl)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return store.ErrNotFound
-			}
 			return s.ioError("touch session", err)
 		}
-		var buf [512]byte
-		n, _ := f.ReadAt(buf[:], 0)
-		w, werr := nodeWindowFromHead(buf[:n], s.ttl)
-		if werr != nil {
-			f.Close()
-			return s.ioError("touch session", werr)
-		}
-		digits := strconv.AppendInt(nil, expires.Add(-w).UnixMilli(), 10)
+		digits := strconv.AppendInt(nil, rec.Expires.Add(-w).UnixMilli(), 10)
 		if len(digits) == lastAccessDigits {
-			if _, err := f.WriteAt(digits, int64(len(lastAccessPrefix))); err != nil {
-				f.Close()
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return store.ErrNotFound
+				}
+				return s.ioError("touch session", err)
+			}
+			_, err = f.WriteAt(digits, int64(len(lastAccessPrefix)))
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
 				return s.ioError("touch session", err)
 			}
 		}
-		f.Close()
 	}
-	if err := chtimesStamped(p, expires); err != nil {
+	if err := chtimesStamped(p, rec.Expires); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return store.ErrNotFound
 		}
@@ -319,17 +319,6 @@ func (s *Store) patchFile(id string, expires time.Time) error {
 	}
 	s.touches.Add(1)
 	return nil
-}
-
-// nodeWindowFromHead finds the window from the start of a galleta-written
-// file: `{"__lastAccess":N,"cookie":{"originalMaxAge":…`.
-func nodeWindowFromHead(head []byte, ttl time.Duration) (time.Duration, error) {
-	i := len(lastAccessPrefix) + lastAccessDigits
-	if len(head) <= i || head[i] != ',' {
-		return ttl, nil
-	}
-	rest := append([]byte{'{'}, head[i+1:]...)
-	return nodeWindow(rest, ttl)
 }
 
 func (s *Store) removeFile(id string) error {

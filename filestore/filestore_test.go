@@ -454,3 +454,26 @@ func TestReapByStamp(t *testing.T) {
 		t.Fatalf("the reaper read the stamped expired file (it was quarantined)")
 	}
 }
+
+// A touch finds Node's window wherever "cookie" is in the record, even
+// past the first bytes of a large file.
+func TestTouchLargeRecordCookieLast(t *testing.T) {
+	s, c := newTest(t, Options{})
+	data := []byte(`{"user":"ann","pad":"` + strings.Repeat("x", 2000) + `","cookie":{"originalMaxAge":60000,"expires":null,"httpOnly":true,"path":"/"}}`)
+	if err := s.Set(ctx, id1, store.Record{Data: data, Expires: c.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(10 * time.Second)
+	exp := c.Now().Add(time.Minute)
+	if err := s.Touch(ctx, id1, exp); err != nil {
+		t.Fatalf("Touch: %v", err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(s.dir, id1+".json"))
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		t.Fatal(err)
+	}
+	if la := int64(obj["__lastAccess"].(float64)); la+60000 != exp.UnixMilli() {
+		t.Fatalf("__lastAccess %d + 60000 != %d", la, exp.UnixMilli())
+	}
+}
