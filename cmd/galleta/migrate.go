@@ -168,10 +168,3 @@ func (p *progress) print(n int, final bool) {
 	}
 	fmt.Fprintf(p.w, "\r[%s] %d/%s  %.0f/s  eta %s   %s", bar, n, of, rate, eta, end)
 }
-
-func envOr(k, def string) string {
-	if v, ok := os.LookupEnv(k); ok {
-		return v
-	}
-	return def
-}

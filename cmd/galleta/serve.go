@@ -44,46 +44,46 @@ type serveConfig struct {
 	logFormat     string
 }
 
-// envFlag registers a flag whose default comes from an environment
-// variable; bad values in the variable are reported as usage errors.
+// envFlags registers flags whose defaults come from environment variables
+// ($GALLETA_<NAME>); a bad value in a variable is kept as a usage error for
+// after parsing.
 type envFlags struct {
 	fs   *flag.FlagSet
 	errs []error
 }
 
-func (e *envFlags) env(name string) (string, bool) {
-	return os.LookupEnv("GALLETA_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
+// envName is the variable that mirrors a flag: idle -> GALLETA_IDLE.
+func envName(flag string) string {
+	return "GALLETA_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// lookup returns the variable's value, parsed; a parse failure is recorded.
+func lookup[T any](e *envFlags, name string, def T, parse func(string) (T, error), want string) T {
+	v, ok := os.LookupEnv(envName(name))
+	if !ok {
+		return def
+	}
+	x, err := parse(v)
+	if err != nil {
+		e.errs = append(e.errs, usagef("$%s=%q is not %s", envName(name), v, want))
+		return def
+	}
+	return x
 }
 
 func (e *envFlags) String(p *string, name, def, usage string) {
-	if v, ok := e.env(name); ok {
-		def = v
-	}
-	e.fs.StringVar(p, name, def, usage+" ($GALLETA_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+")")
+	def = lookup(e, name, def, func(v string) (string, error) { return v, nil }, "")
+	e.fs.StringVar(p, name, def, usage+" ($"+envName(name)+")")
 }
 
 func (e *envFlags) Duration(p *time.Duration, name string, def time.Duration, usage string) {
-	if v, ok := e.env(name); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			e.errs = append(e.errs, usagef("$GALLETA_%s=%q is not a duration like 30m or 12h", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), v))
-		} else {
-			def = d
-		}
-	}
-	e.fs.DurationVar(p, name, def, usage+" ($GALLETA_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+")")
+	def = lookup(e, name, def, time.ParseDuration, "a duration like 30m or 12h")
+	e.fs.DurationVar(p, name, def, usage+" ($"+envName(name)+")")
 }
 
 func (e *envFlags) Bool(p *bool, name string, def bool, usage string) {
-	if v, ok := e.env(name); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			e.errs = append(e.errs, usagef("$GALLETA_%s=%q is not true or false", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), v))
-		} else {
-			def = b
-		}
-	}
-	e.fs.BoolVar(p, name, def, usage+" ($GALLETA_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+")")
+	def = lookup(e, name, def, strconv.ParseBool, "true or false")
+	e.fs.BoolVar(p, name, def, usage+" ($"+envName(name)+")")
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/store"
 )
 
@@ -39,21 +40,17 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return nil
 	}
 	fs := newFlagSet("sessions "+cmd, stderr, sessionsUsage)
-	storeURL := fs.String("store", envOr("GALLETA_STORE", defaultStore), "the store: memory, file:DIR, ... ($GALLETA_STORE)")
-	idle := fs.Duration("idle", 0, "the server's idle timeout, to show when sessions were last seen (default 1h, or $GALLETA_IDLE)")
+	ef := &envFlags{fs: fs}
+	var storeURL string
+	var idle time.Duration
+	ef.String(&storeURL, "store", defaultStore, "the store: memory, file:DIR, ...")
+	ef.Duration(&idle, "idle", galleta.DefaultIdleTimeout, "the server's idle timeout, to show when sessions were last seen")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *idle == 0 {
-		*idle = time.Hour
-		if v := envOr("GALLETA_IDLE", ""); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return usagef("$GALLETA_IDLE=%q is not a duration", v)
-			}
-			*idle = d
-		}
+	if len(ef.errs) > 0 {
+		return ef.errs[0]
 	}
 	want := map[string]int{"list": 0, "show": 1, "delete": 1, "revoke-user": 1, "gc": 0, "count": 0}
 	n, known := want[cmd]
@@ -64,14 +61,14 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if fs.NArg() != n {
 		return usagef("sessions %s takes %d argument(s), got %d", cmd, n, fs.NArg())
 	}
-	spec, err := parseStore(*storeURL)
+	spec, err := parseStore(storeURL)
 	if err != nil {
 		return err
 	}
 	if spec.kind == "memory" {
 		return usagef("a memory store lives inside its server process; `galleta sessions` needs a store it can open, such as file:DIR")
 	}
-	st, closeStore, err := openStore(spec, *idle, newLogger("text", stderr), false)
+	st, closeStore, err := openStore(spec, idle, newLogger("text", stderr), false)
 	if err != nil {
 		return err
 	}
@@ -82,7 +79,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	switch cmd {
 	case "list":
-		all, err := listSessions(ctx, st, *idle)
+		all, err := listSessions(ctx, st, idle)
 		if err != nil {
 			return err
 		}
@@ -109,14 +106,14 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		if *asJSON {
-			return printJSON(stdout, map[string]any{"info": describe(arg, rec, *idle), "data": json.RawMessage(rec.Data)})
+			return printJSON(stdout, map[string]any{"info": describe(arg, rec, idle), "data": json.RawMessage(rec.Data)})
 		}
 		var pretty bytes.Buffer
 		if json.Indent(&pretty, rec.Data, "", "  ") != nil {
 			pretty.Reset()
 			pretty.Write(rec.Data)
 		}
-		info := describe(arg, rec, *idle)
+		info := describe(arg, rec, idle)
 		fmt.Fprintf(stdout, "session %s  user %s  expires %s  %d bytes\n%s\n", info.Suffix(), orDash(info.User), stamp(info.Expires), info.Size, pretty.String())
 	case "delete":
 		if err := st.Delete(ctx, arg); err != nil {
@@ -124,7 +121,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		fmt.Fprintln(stdout, "deleted")
 	case "revoke-user":
-		n, err := revokeUser(ctx, st, arg, *idle)
+		n, err := revokeUser(ctx, st, arg, idle)
 		if err != nil {
 			return err
 		}
