@@ -540,7 +540,7 @@ func (m *Manager) commit(s *Session, h http.Header, r *http.Request) error {
 	if s.destroyed {
 		if s.hadCookie {
 			o := m.cookieAttrs(m.isSecure(r), time.Time{})
-			if err := cookie.Clear(headerWriter(h), m.name, o); err != nil {
+			if err := cookie.Clear(h, m.name, o); err != nil {
 				return fmt.Errorf("galleta: clear session cookie: %w", err)
 			}
 			noStore(h)
@@ -589,7 +589,7 @@ func (m *Manager) commit(s *Session, h http.Header, r *http.Request) error {
 		}
 	}
 	o := m.cookieAttrs(secure, expires)
-	if err := cookie.SetSigned(headerWriter(h), m.name, s.id, m.secrets[0], o); err != nil {
+	if err := cookie.SetSigned(h, m.name, s.id, m.secrets[0], o); err != nil {
 		return fmt.Errorf("galleta: set session cookie: %w", err)
 	}
 	addVary(h)
@@ -627,15 +627,6 @@ func noStore(h http.Header) {
 	}
 	h.Set("Cache-Control", "no-store")
 }
-
-// headerWriter adapts a header map to the cookie package's writers.
-type headerWriter http.Header
-
-func (h headerWriter) Header() http.Header { return http.Header(h) }
-func (h headerWriter) Write([]byte) (int, error) {
-	return 0, errors.New("galleta: headerWriter cannot write a body")
-}
-func (h headerWriter) WriteHeader(int) {}
 
 // fail answers a request whose session could not be loaded or saved.
 func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -65,7 +65,7 @@ func ExampleSerialize() {
 
 func ExampleSetSigned() {
 	w := httptest.NewRecorder()
-	err := cookie.SetSigned(w, "connect.sid", "NliONGT-j0K42qnn8ZTsQFxAzwiaoKLm", "k1", cookie.Options{HTTPOnly: true})
+	err := cookie.SetSigned(w.Header(), "connect.sid", "NliONGT-j0K42qnn8ZTsQFxAzwiaoKLm", "k1", cookie.Options{HTTPOnly: true})
 	fmt.Println(err)
 	fmt.Println(w.Header().Get("Set-Cookie"))
 	// Output:

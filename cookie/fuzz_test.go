@@ -47,7 +47,7 @@ func FuzzParse(f *testing.F) {
 		}
 		check := func(c cookie.Cookie) {
 			want := c.Value
-			if c.Kind == cookie.JSON {
+			if c.Kind == cookie.KindJSON {
 				want = "j:" + c.Value
 			}
 			v, ok := cookie.Get(header, c.Name)
@@ -74,7 +74,7 @@ func FuzzParse(f *testing.F) {
 		}
 		// Nothing unsigned is ever reported as verified.
 		for _, c := range signed.All() {
-			if c.Kind != cookie.Signed {
+			if c.Kind != cookie.KindSigned {
 				continue
 			}
 			if !c.Valid {
@@ -94,7 +94,7 @@ func FuzzParse(f *testing.F) {
 		}
 		// Decoded values are valid UTF-8 whenever decoding happened.
 		for _, c := range j.All() {
-			if c.Value != c.Raw && c.Kind == cookie.Plain && strings.Contains(c.Raw, "%") && !utf8.ValidString(c.Value) && utf8.ValidString(c.Raw) {
+			if c.Value != c.Raw && c.Kind == cookie.KindPlain && strings.Contains(c.Raw, "%") && !utf8.ValidString(c.Value) && utf8.ValidString(c.Raw) {
 				t.Fatalf("decoding produced invalid UTF-8: %q -> %q", c.Raw, c.Value)
 			}
 		}

@@ -95,7 +95,7 @@ func TestNodeCookieParserVectors(t *testing.T) {
 		if v, ok := j.Signed("s1"); !ok || v != "hello" {
 			t.Errorf("%v s1 = %q, %v", secrets, v, ok)
 		}
-		if c, ok := j.Lookup("s2"); !ok || c.Kind != cookie.Signed || c.Valid {
+		if c, ok := j.Lookup("s2"); !ok || c.Kind != cookie.KindSigned || c.Valid {
 			t.Errorf("%v s2 = %+v, want invalid signed", secrets, c)
 		}
 		if err := j.DecodeJSON("sj", &o); err != nil || o.U != 2 {

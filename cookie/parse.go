@@ -11,7 +11,7 @@ import (
 )
 
 // MaxCookies is the number of name=value pairs of a Cookie header that
-// Parse and Get examine. Later pairs are ignored, so a Jar never holds
+// Parse and Get examine. Later pairs are ignored, so a Parsed never holds
 // more than MaxCookies cookies. RFC 6265 asks browsers to keep at least
 // 3000 cookies in total; net/http applies the same limit
 // (GODEBUG httpcookiemaxnum), though it then drops all cookies.
@@ -24,7 +24,7 @@ const MaxCookies = 3000
 // so a later cookie of the same name can be used instead.
 const MaxCookieSize = 4096
 
-// ErrNotFound is returned (wrapped) by Jar.DecodeJSON when there is no
+// ErrNotFound is returned (wrapped) by Parsed.DecodeJSON when there is no
 // usable JSON cookie of that name.
 var ErrNotFound = errors.New("cookie: not found")
 
@@ -32,25 +32,25 @@ var ErrNotFound = errors.New("cookie: not found")
 type Kind int
 
 const (
-	// Plain is an ordinary value.
-	Plain Kind = iota
-	// Signed is a value that started with "s:" (after decoding) while
+	// KindPlain is an ordinary value.
+	KindPlain Kind = iota
+	// KindSigned is a value that started with "s:" (after decoding) while
 	// secrets were given.
-	Signed
-	// JSON is a value that started with "j:" followed by valid JSON that
-	// is truthy in JavaScript (not null, false, 0 or ""); otherwise the
-	// value stays Plain.
-	JSON
+	KindSigned
+	// KindJSON is a value that started with "j:" followed by valid JSON
+	// that is truthy in JavaScript (not null, false, 0 or ""); otherwise
+	// the value stays KindPlain.
+	KindJSON
 )
 
 // String returns "plain", "signed" or "json".
 func (k Kind) String() string {
 	switch k {
-	case Plain:
+	case KindPlain:
 		return "plain"
-	case Signed:
+	case KindSigned:
 		return "signed"
-	case JSON:
+	case KindJSON:
 		return "json"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
@@ -59,15 +59,15 @@ func (k Kind) String() string {
 // Cookie is one request cookie as Express's cookie-parser sees it.
 type Cookie struct {
 	Name string
-	// Value is the decoded value. For Signed it is the verified inner
+	// Value is the decoded value. For KindSigned it is the verified inner
 	// value (without "s:" and signature), "" when the signature does not
-	// verify; for JSON (and SignedJSON) it is the JSON text after "j:".
+	// verify; for KindJSON (and SignedJSON) it is the JSON text after "j:".
 	Value string
 	// Raw is the value as it appeared in the header, after quote removal
 	// and before percent-decoding.
 	Raw  string
 	Kind Kind
-	// Valid is true for Plain and JSON, and for Signed when one of the
+	// Valid is true for KindPlain and KindJSON, and for KindSigned when one of the
 	// secrets verified the signature.
 	Valid bool
 	// SignedJSON is set when a valid signed value is itself a "j:" JSON
@@ -75,17 +75,18 @@ type Cookie struct {
 	SignedJSON bool
 }
 
-// Jar is the parsed cookies of a request, in header order, holding only
-// the first occurrence of each name. The zero Jar is empty. A Jar is
+// Parsed is the cookies of one request as Parse read them, in header
+// order, holding only the first occurrence of each name. The zero Parsed is
+// empty. A Parsed is
 // read-only and safe for concurrent use.
-type Jar struct {
+type Parsed struct {
 	list []Cookie
 	idx  map[string]int // built once the jar outgrows a linear scan
 }
 
 const linearMax = 8
 
-func (j *Jar) find(name string) int {
+func (j *Parsed) find(name string) int {
 	if j.idx != nil {
 		if i, ok := j.idx[name]; ok {
 			return i
@@ -100,7 +101,7 @@ func (j *Jar) find(name string) int {
 	return -1
 }
 
-func (j *Jar) add(c Cookie) {
+func (j *Parsed) add(c Cookie) {
 	j.list = append(j.list, c)
 	if j.idx != nil {
 		j.idx[c.Name] = len(j.list) - 1
@@ -125,16 +126,16 @@ func (j *Jar) add(c Cookie) {
 //     the longest matching Path first, and this is also Express's choice;
 //     later duplicates (which may have been planted by a sibling
 //     subdomain) are ignored, never merged;
-//   - with secrets, a value starting with "s:" is Signed and verified
-//     with Unsign against each secret; with no secrets it stays Plain
+//   - with secrets, a value starting with "s:" is KindSigned and verified
+//     with Unsign against each secret; with no secrets it stays KindPlain
 //     (cookie-parser does the same). Empty secrets never verify;
-//   - a value "j:"+JSON whose JSON is valid and truthy is JSON.
+//   - a value "j:"+JSON whose JSON is valid and truthy is KindJSON.
 //
 // Only the first MaxCookies pairs are examined and pairs whose name+value
 // exceed MaxCookieSize bytes are skipped. Parsing is linear in the
 // header length and never panics on arbitrary bytes.
-func Parse(header string, secrets ...string) Jar {
-	var j Jar
+func Parse(header string, secrets ...string) Parsed {
+	var j Parsed
 	signMode := false
 	for _, s := range secrets {
 		if s != "" {
@@ -153,9 +154,9 @@ func Parse(header string, secrets ...string) Jar {
 			continue
 		}
 		c := Cookie{Name: p.key, Raw: p.raw, Valid: true}
-		c.Value = decodeValue(p.raw)
+		c.Value = DecodeValue(p.raw)
 		if signMode && strings.HasPrefix(c.Value, "s:") {
-			c.Kind = Signed
+			c.Kind = KindSigned
 			c.Valid = false
 			inner, ok := Unsign(c.Value[2:], secrets...)
 			c.Value = ""
@@ -168,7 +169,7 @@ func Parse(header string, secrets ...string) Jar {
 				}
 			}
 		} else if js, isJSON := jsonText(c.Value); isJSON {
-			c.Kind = JSON
+			c.Kind = KindJSON
 			c.Value = js
 		}
 		j.add(c)
@@ -178,11 +179,11 @@ func Parse(header string, secrets ...string) Jar {
 
 // ParseRequest parses all Cookie header lines of r (HTTP/2 and HTTP/3
 // clients may send one line per cookie), joined with "; ".
-func ParseRequest(r *http.Request, secrets ...string) Jar {
+func ParseRequest(r *http.Request, secrets ...string) Parsed {
 	lines := r.Header["Cookie"]
 	switch len(lines) {
 	case 0:
-		return Jar{}
+		return Parsed{}
 	case 1:
 		return Parse(lines[0], secrets...)
 	}
@@ -197,24 +198,24 @@ func Get(header, name string) (value string, ok bool) {
 	p := pairs{h: header}
 	for p.next() {
 		if p.key == name {
-			return decodeValue(p.raw), true
+			return DecodeValue(p.raw), true
 		}
 	}
 	return "", false
 }
 
 // Len returns the number of cookies in the jar.
-func (j Jar) Len() int { return len(j.list) }
+func (j Parsed) Len() int { return len(j.list) }
 
 // All returns a copy of the cookies, in header order.
-func (j Jar) All() []Cookie {
+func (j Parsed) All() []Cookie {
 	out := make([]Cookie, len(j.list))
 	copy(out, j.list)
 	return out
 }
 
 // Lookup returns the cookie called name.
-func (j Jar) Lookup(name string) (Cookie, bool) {
+func (j Parsed) Lookup(name string) (Cookie, bool) {
 	if i := j.find(name); i >= 0 {
 		return j.list[i], true
 	}
@@ -224,18 +225,18 @@ func (j Jar) Lookup(name string) (Cookie, bool) {
 // Signed returns the verified inner value of a signed cookie. It reports
 // false when the cookie is absent, not signed, or its signature did not
 // verify. For a SignedJSON cookie the value is the JSON text.
-func (j Jar) Signed(name string) (string, bool) {
+func (j Parsed) Signed(name string) (string, bool) {
 	c, ok := j.Lookup(name)
-	if !ok || c.Kind != Signed || !c.Valid {
+	if !ok || c.Kind != KindSigned || !c.Valid {
 		return "", false
 	}
 	return c.Value, true
 }
 
-// Plain returns the value of a cookie of Kind Plain.
-func (j Jar) Plain(name string) (string, bool) {
+// Plain returns the value of a cookie of KindPlain.
+func (j Parsed) Plain(name string) (string, bool) {
 	c, ok := j.Lookup(name)
-	if !ok || c.Kind != Plain {
+	if !ok || c.Kind != KindPlain {
 		return "", false
 	}
 	return c.Value, true
@@ -245,14 +246,14 @@ func (j Jar) Plain(name string) (string, bool) {
 // cookie holding "j:" JSON (SignedJSON), into v. When there is no such
 // cookie (absent, another kind, or a signature that does not verify) the
 // error wraps ErrNotFound; a json.Unmarshal failure is wrapped as is.
-func (j Jar) DecodeJSON(name string, v any) error {
+func (j Parsed) DecodeJSON(name string, v any) error {
 	c, ok := j.Lookup(name)
 	switch {
 	case !ok:
 		return fmt.Errorf("cookie %q: no such cookie: %w", short(name), ErrNotFound)
-	case c.Kind == Signed && !c.Valid:
+	case c.Kind == KindSigned && !c.Valid:
 		return fmt.Errorf("cookie %q: signature does not verify with any secret: %w", short(name), ErrNotFound)
-	case c.Kind == Signed && !c.SignedJSON, c.Kind == Plain:
+	case c.Kind == KindSigned && !c.SignedJSON, c.Kind == KindPlain:
 		return fmt.Errorf("cookie %q: value is %s, not a \"j:\" JSON cookie: %w", short(name), c.Kind, ErrNotFound)
 	}
 	if err := json.Unmarshal([]byte(c.Value), v); err != nil {
@@ -327,11 +328,13 @@ func trimSP(s string) string {
 	return s[i:j]
 }
 
-// decodeValue applies decodeURIComponent when s contains '%'. When that
-// would throw in JavaScript (a '%' not followed by two hex digits, or
-// escapes that do not form valid UTF-8: stray continuation bytes,
-// truncated sequences, overlong forms, surrogates), s is returned as is.
-func decodeValue(s string) string {
+// DecodeValue undoes EncodeValue the way cookie 0.7.2 decodes a value: it
+// applies decodeURIComponent when s contains '%'. When that would throw in
+// JavaScript (a '%' not followed by two hex digits, or escapes that do not
+// form valid UTF-8: stray continuation bytes, truncated sequences,
+// overlong forms, surrogates), s is returned as is. Parse and Get already
+// decode; this is for a Cookie's Raw text.
+func DecodeValue(s string) string {
 	if strings.IndexByte(s, '%') < 0 {
 		return s
 	}

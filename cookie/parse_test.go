@@ -83,24 +83,24 @@ func TestParseRawAndKinds(t *testing.T) {
 		signedJSON bool
 	}
 	tests := map[string]want{
-		"p":  {"plain", Plain, true, false},
-		"s1": {"hello", Signed, true, false},
-		"s2": {"", Signed, false, false},
-		"s3": {"", Signed, false, false},
-		"j1": {`{"a":1}`, JSON, true, false},
-		"j2": {"j:null", Plain, true, false},
-		"j3": {"j:0", Plain, true, false},
-		"j4": {"j:false", Plain, true, false},
-		"j5": {`j:""`, Plain, true, false},
-		"j6": {"j:{bad", Plain, true, false},
-		"j7": {"j:-0.0e1", Plain, true, false},
-		"j8": {" 1", JSON, true, false}, // value trimmed to "j: 1"
-		"j9": {`"x"`, JSON, true, false},
-		"ja": {`[]`, JSON, true, false}, // [] is truthy in JavaScript
-		"jb": {"j:1e-400", Plain, true, false},
-		"sj": {`{"u":2}`, Signed, true, true},
-		"sn": {`j:null`, Signed, true, false},
-		"q":  {"A", Plain, true, false},
+		"p":  {"plain", KindPlain, true, false},
+		"s1": {"hello", KindSigned, true, false},
+		"s2": {"", KindSigned, false, false},
+		"s3": {"", KindSigned, false, false},
+		"j1": {`{"a":1}`, KindJSON, true, false},
+		"j2": {"j:null", KindPlain, true, false},
+		"j3": {"j:0", KindPlain, true, false},
+		"j4": {"j:false", KindPlain, true, false},
+		"j5": {`j:""`, KindPlain, true, false},
+		"j6": {"j:{bad", KindPlain, true, false},
+		"j7": {"j:-0.0e1", KindPlain, true, false},
+		"j8": {" 1", KindJSON, true, false}, // value trimmed to "j: 1"
+		"j9": {`"x"`, KindJSON, true, false},
+		"ja": {`[]`, KindJSON, true, false}, // [] is truthy in JavaScript
+		"jb": {"j:1e-400", KindPlain, true, false},
+		"sj": {`{"u":2}`, KindSigned, true, true},
+		"sn": {`j:null`, KindSigned, true, false},
+		"q":  {"A", KindPlain, true, false},
 	}
 	j := Parse(h, "k0", k1)
 	for name, w := range tests {
@@ -136,12 +136,12 @@ func TestParseRawAndKinds(t *testing.T) {
 		}
 	}
 
-	// Without secrets, s: values are Plain, like cookie-parser.
+	// Without secrets, s: values are KindPlain, like cookie-parser.
 	np := Parse(h)
-	if c, _ := np.Lookup("s1"); c.Kind != Plain || c.Value != "s:"+Sign("hello", k1) {
+	if c, _ := np.Lookup("s1"); c.Kind != KindPlain || c.Value != "s:"+Sign("hello", k1) {
 		t.Errorf("no secrets: s1 = %+v", c)
 	}
-	if c, _ := Parse(h, "").Lookup("s1"); c.Kind != Plain {
+	if c, _ := Parse(h, "").Lookup("s1"); c.Kind != KindPlain {
 		t.Errorf("empty secret: s1 = %+v, want Plain", c)
 	}
 }
@@ -256,7 +256,7 @@ func TestParseHostileBytes(t *testing.T) {
 	for _, h := range headers {
 		j := Parse(h, "k")
 		for _, c := range j.All() {
-			if v, ok := Get(h, c.Name); !ok || (c.Kind == Plain && v != c.Value) {
+			if v, ok := Get(h, c.Name); !ok || (c.Kind == KindPlain && v != c.Value) {
 				t.Errorf("%q: Get(%q) = %q, %v; Parse has %+v", short(h), c.Name, v, ok, c)
 			}
 		}
@@ -293,12 +293,12 @@ func TestJarAllIsCopy(t *testing.T) {
 	if v, _ := j.Plain("a"); v != "1" {
 		t.Error("All returned the internal slice")
 	}
-	var zero Jar
+	var zero Parsed
 	if zero.Len() != 0 || len(zero.All()) != 0 {
-		t.Error("zero Jar not empty")
+		t.Error("zero Parsed not empty")
 	}
 	if _, ok := zero.Lookup("a"); ok {
-		t.Error("zero Jar lookup found something")
+		t.Error("zero Parsed lookup found something")
 	}
 }
 

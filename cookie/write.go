@@ -263,38 +263,40 @@ func SerializeJSON(name string, v any, o Options) (string, error) {
 	return Serialize(name, "j:"+string(js), o)
 }
 
-// Set serializes the cookie and adds it as a Set-Cookie header. On error
-// no header is added.
-func Set(w http.ResponseWriter, name, value string, o Options) error {
-	return add(w)(Serialize(name, value, o))
+// Set serializes the cookie and adds it to h as a Set-Cookie header
+// (pass w.Header() before the response is written). On error nothing is
+// added.
+func Set(h http.Header, name, value string, o Options) error {
+	return add(h)(Serialize(name, value, o))
 }
 
 // SetSigned is SerializeSigned followed by adding the header.
-func SetSigned(w http.ResponseWriter, name, value, secret string, o Options) error {
-	return add(w)(SerializeSigned(name, value, secret, o))
+func SetSigned(h http.Header, name, value, secret string, o Options) error {
+	return add(h)(SerializeSigned(name, value, secret, o))
 }
 
 // SetJSON is SerializeJSON followed by adding the header.
-func SetJSON(w http.ResponseWriter, name string, v any, o Options) error {
-	return add(w)(SerializeJSON(name, v, o))
+func SetJSON(h http.Header, name string, v any, o Options) error {
+	return add(h)(SerializeJSON(name, v, o))
 }
 
-// Clear tells the browser to delete the cookie, like Express
-// res.clearCookie: an empty value and Expires=Thu, 01 Jan 1970 00:00:00
-// GMT. We also send Max-Age=0 (Express does not), which browsers obey
-// first. o.MaxAge and o.Expires are ignored; pass the same Path, Domain,
-// Secure, SameSite and Partitioned the cookie was set with, or the browser
-// will not match (and so not delete) it.
-func Clear(w http.ResponseWriter, name string, o Options) error {
-	return add(w)(serialize(name, "", o, true))
+// Clear adds a Set-Cookie header to h that tells the browser to delete the
+// cookie, like Express res.clearCookie: an empty value and
+// Expires=Thu, 01 Jan 1970 00:00:00 GMT. We also send Max-Age=0 (Express
+// does not), which browsers obey first. o.MaxAge and o.Expires are
+// ignored; pass the same Path, Domain, Secure, SameSite and Partitioned the
+// cookie was set with, or the browser will not match (and so not delete)
+// it.
+func Clear(h http.Header, name string, o Options) error {
+	return add(h)(serialize(name, "", o, true))
 }
 
-func add(w http.ResponseWriter) func(string, error) error {
+func add(h http.Header) func(string, error) error {
 	return func(v string, err error) error {
 		if err != nil {
 			return err
 		}
-		w.Header().Add("Set-Cookie", v)
+		h.Add("Set-Cookie", v)
 		return nil
 	}
 }

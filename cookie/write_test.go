@@ -89,9 +89,9 @@ func TestSerializeErrors(t *testing.T) {
 				t.Errorf("error message too long (%d bytes): echoes input?", len(err.Error()))
 			}
 			for _, f := range []func(w http.ResponseWriter) error{
-				func(w http.ResponseWriter) error { return cookie.Set(w, tt.name, tt.value, tt.o) },
-				func(w http.ResponseWriter) error { return cookie.SetSigned(w, tt.name, tt.value, "k", tt.o) },
-				func(w http.ResponseWriter) error { return cookie.SetJSON(w, tt.name, tt.value, tt.o) },
+				func(w http.ResponseWriter) error { return cookie.Set(w.Header(), tt.name, tt.value, tt.o) },
+				func(w http.ResponseWriter) error { return cookie.SetSigned(w.Header(), tt.name, tt.value, "k", tt.o) },
+				func(w http.ResponseWriter) error { return cookie.SetJSON(w.Header(), tt.name, tt.value, tt.o) },
 			} {
 				w := httptest.NewRecorder()
 				err := f(w)
@@ -117,7 +117,7 @@ func TestSerializeErrors(t *testing.T) {
 
 func TestSetSignedAndJSON(t *testing.T) {
 	w := httptest.NewRecorder()
-	if err := cookie.SetSigned(w, "connect.sid", "NliONGT-j0K42qnn8ZTsQFxAzwiaoKLm", "k1", cookie.Options{HTTPOnly: true}); err != nil {
+	if err := cookie.SetSigned(w.Header(), "connect.sid", "NliONGT-j0K42qnn8ZTsQFxAzwiaoKLm", "k1", cookie.Options{HTTPOnly: true}); err != nil {
 		t.Fatal(err)
 	}
 	want := "connect.sid=s%3ANliONGT-j0K42qnn8ZTsQFxAzwiaoKLm.oztZx3yMp%2B%2BDXqz6H%2FyUspWCS5r%2BH8mtYj8xa13aOtI; Path=/; HttpOnly"
@@ -142,11 +142,11 @@ func TestSetSignedAndJSON(t *testing.T) {
 		t.Error("json.Marshal error not returned")
 	}
 	w = httptest.NewRecorder()
-	if err := cookie.SetJSON(w, "n", make(chan int), cookie.Options{}); err == nil || len(w.Header()["Set-Cookie"]) != 0 {
+	if err := cookie.SetJSON(w.Header(), "n", make(chan int), cookie.Options{}); err == nil || len(w.Header()["Set-Cookie"]) != 0 {
 		t.Errorf("SetJSON with unmarshalable value: %v %v", err, w.Header())
 	}
 	w = httptest.NewRecorder()
-	if err := cookie.SetJSON(w, "prefs", []int{1, 2}, cookie.Options{}); err != nil {
+	if err := cookie.SetJSON(w.Header(), "prefs", []int{1, 2}, cookie.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	var got []int
@@ -158,10 +158,10 @@ func TestSetSignedAndJSON(t *testing.T) {
 
 func TestSetAddsHeaders(t *testing.T) {
 	w := httptest.NewRecorder()
-	if err := cookie.Set(w, "a", "1", cookie.Options{}); err != nil {
+	if err := cookie.Set(w.Header(), "a", "1", cookie.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cookie.Set(w, "b", "2", cookie.Options{}); err != nil {
+	if err := cookie.Set(w.Header(), "b", "2", cookie.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := w.Header().Values("Set-Cookie"); len(got) != 2 || got[0] != "a=1; Path=/" || got[1] != "b=2; Path=/" {
@@ -183,7 +183,7 @@ func TestClear(t *testing.T) {
 	}
 	for _, tt := range tests {
 		w := httptest.NewRecorder()
-		if err := cookie.Clear(w, tt.name, tt.o); err != nil {
+		if err := cookie.Clear(w.Header(), tt.name, tt.o); err != nil {
 			t.Fatal(err)
 		}
 		if got := w.Header().Values("Set-Cookie"); len(got) != 1 || got[0] != tt.want {
@@ -191,7 +191,7 @@ func TestClear(t *testing.T) {
 		}
 	}
 	w := httptest.NewRecorder()
-	if err := cookie.Clear(w, "__Host-sid", cookie.Options{}); !errors.Is(err, cookie.ErrPrefix) || len(w.Header()) != 0 {
+	if err := cookie.Clear(w.Header(), "__Host-sid", cookie.Options{}); !errors.Is(err, cookie.ErrPrefix) || len(w.Header()) != 0 {
 		t.Errorf("Clear without Secure: %v %v", err, w.Header())
 	}
 }

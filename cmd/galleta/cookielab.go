@@ -27,11 +27,11 @@ func (a *app) renderLab(w http.ResponseWriter, r *http.Request, status int, errs
 		switch {
 		case c.Name == a.cfg.cookieName:
 			row.Value, row.Kind, row.Status = "(hidden: the session cookie)", "session", "HttpOnly"
-		case c.Kind == cookie.Signed && c.Valid:
+		case c.Kind == cookie.KindSigned && c.Valid:
 			row.Status = "signature valid"
-		case c.Kind == cookie.Signed:
+		case c.Kind == cookie.KindSigned:
 			row.Value, row.Status = c.Raw, "INVALID signature (tampered)"
-		case c.Kind == cookie.JSON:
+		case c.Kind == cookie.KindJSON:
 			row.Status = "JSON"
 		}
 		rows = append(rows, row)
@@ -59,15 +59,15 @@ func (a *app) cookieSet(w http.ResponseWriter, r *http.Request) {
 	o := cookie.Options{MaxAge: time.Duration(maxAge) * time.Second, SameSite: http.SameSiteLaxMode}
 	switch kind {
 	case "signed":
-		err = cookie.SetSigned(w, name, value, a.secret, o)
+		err = cookie.SetSigned(w.Header(), name, value, a.secret, o)
 	case "json":
 		var v any = value
 		if json, ok := parseJSON(value); ok {
 			v = json
 		}
-		err = cookie.SetJSON(w, name, v, o)
+		err = cookie.SetJSON(w.Header(), name, v, o)
 	default:
-		err = cookie.Set(w, name, value, o)
+		err = cookie.Set(w.Header(), name, value, o)
 	}
 	if err != nil {
 		a.renderLab(w, r, http.StatusBadRequest, []string{err.Error()})
@@ -86,7 +86,7 @@ func (a *app) cookieDelete(w http.ResponseWriter, r *http.Request) {
 		a.renderLab(w, r, http.StatusBadRequest, []string{"sign out to end the session"})
 		return
 	}
-	if err := cookie.Clear(w, name, cookie.Options{}); err != nil {
+	if err := cookie.Clear(w.Header(), name, cookie.Options{}); err != nil {
 		a.renderLab(w, r, http.StatusBadRequest, []string{err.Error()})
 		return
 	}
