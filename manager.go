@@ -121,7 +121,7 @@ func New(o Options) (*Manager, error) {
 	if m.genID == nil {
 		m.genID = randomID
 	}
-	if o.Serialize {
+	if o.LockSessions {
 		m.locks = &keyedLocks{m: map[string]*keyedLock{}}
 	}
 	if err := m.checkCookie(); err != nil {
@@ -722,7 +722,7 @@ func (r *redacted) Error() string {
 }
 func (r *redacted) Unwrap() error { return r.err }
 
-// keyedLocks serialises the requests of one session (Options.Serialize).
+// keyedLocks serialises the requests of one session (Options.LockSessions).
 type keyedLocks struct {
 	mu sync.Mutex
 	m  map[string]*keyedLock

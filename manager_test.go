@@ -479,8 +479,8 @@ func TestConcurrentIncrCountsEveryRequest(t *testing.T) {
 	}
 }
 
-func TestSerializeModeReadModifyWrite(t *testing.T) {
-	h := newHarness(t, galleta.Options{Serialize: true}, func(w http.ResponseWriter, r *http.Request) {
+func TestLockSessionsReadModifyWrite(t *testing.T) {
+	h := newHarness(t, galleta.Options{LockSessions: true}, func(w http.ResponseWriter, r *http.Request) {
 		s := galleta.FromRequest(r)
 		n, _ := s.GetInt("n")
 		time.Sleep(50 * time.Microsecond) // widen the race window; not an assertion

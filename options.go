@@ -62,12 +62,12 @@ type Options struct {
 	// writes.
 	SaveUninitialized bool
 
-	// Serialize makes the requests of one session run one at a time in this
-	// process, from load to commit, for handlers that do a read-modify-write
-	// of one key (n := GetInt; Set(n+1)). Default false: requests run in
-	// parallel and each one's changes are merged key by key at commit (use
-	// Session.Incr for counters). The lock is per process.
-	Serialize bool
+	// LockSessions makes the requests of one session run one at a time in
+	// this process, from load to commit, for handlers that do a
+	// read-modify-write of one key (n := GetInt; Set(n+1)). Default false:
+	// requests run in parallel and each one's changes are merged key by key
+	// at commit (use Session.Incr for counters). The lock is per process.
+	LockSessions bool
 
 	// GenerateID makes new session ids. Default: 32 bytes from crypto/rand,
 	// base64url without padding (43 characters, 256 bits). An id must pass

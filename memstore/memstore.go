@@ -104,6 +104,7 @@ var (
 	_ store.Lister  = (*Store)(nil)
 	_ store.Counter = (*Store)(nil)
 	_ store.Reaper  = (*Store)(nil)
+	_ store.Pinger  = (*Store)(nil)
 )
 
 // New returns a store configured by o and, unless o.SweepInterval is
@@ -202,6 +203,10 @@ func (s *Store) sweep(stop <-chan struct{}) int {
 func (s *Store) nowMS() int64 { return s.now().UnixMilli() }
 
 // check returns the error every method returns before touching the shards.
+// Ping reports whether the store can be used: nil until Close, ErrClosed
+// after it. Memory never becomes unreachable.
+func (s *Store) Ping(ctx context.Context) error { return s.check(ctx) }
+
 func (s *Store) check(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed

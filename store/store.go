@@ -1,5 +1,5 @@
 // Package store defines the contract between the session Manager and the
-// places sessions live (memory, files, Redis, PostgreSQL).
+// places sessions live (memstore and filestore in this module).
 //
 // A store keeps opaque records keyed by session id. The record's Data is the
 // session as a JSON object in express-session's layout (the session's keys at
@@ -15,6 +15,7 @@
 //	Lister   walk the live sessions (admin tools, migration)
 //	Counter  count the live sessions
 //	Reaper   delete expired sessions on demand
+//	Pinger   check that the store can serve reads and writes now (health)
 package store
 
 import (
@@ -23,8 +24,8 @@ import (
 	"time"
 )
 
-// ErrNotFound is returned by Get, Touch and Update-aware callers when no live
-// session has the id: it was never stored, was deleted, or has expired.
+// ErrNotFound is returned by Get and Touch when no live session has the id:
+// it was never stored, was deleted, or has expired.
 var ErrNotFound = errors.New("session not found")
 
 // ErrInvalidID is returned (wrapped) when an id fails ValidID. A store checks
@@ -142,4 +143,14 @@ type Counter interface {
 // demand. It returns how many it deleted.
 type Reaper interface {
 	Reap(ctx context.Context) (int, error)
+}
+
+// Pinger is implemented by stores that can check their own health: Ping
+// returns nil when the store can serve reads and writes now, and otherwise
+// an error that says what is wrong (wrapping ErrUnavailable when the
+// backing service cannot be reached). It does the least work that proves
+// a write would succeed (the file store writes and removes a probe file),
+// so it suits a health endpoint, not a request path.
+type Pinger interface {
+	Ping(ctx context.Context) error
 }
