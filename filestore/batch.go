@@ -53,6 +53,9 @@ type queue struct {
 // own change is done it hands the queue to the next waiter, so no caller
 // leads for longer than its own change needs.
 func (s *Store) submit(ctx context.Context, id string, o *op) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	o.done = make(chan struct{})
 	o.wake = make(chan struct{}, 1)
 	s.qmu.Lock()

@@ -110,6 +110,19 @@ type Options struct {
 	// are then not readable by Node's session-file-store. Default none.
 	EncryptionKeys [][]byte
 
+	// NoCreate makes New fail when Dir does not exist instead of creating
+	// it, for tools that act on an existing store (a typo in a path then
+	// reports a missing directory instead of an empty store). Default
+	// false.
+	NoCreate bool
+
+	// ReadOnly opens an existing directory for reading only: New creates
+	// nothing, writes no probe, removes no temporary files and starts no
+	// reaper; Get, List and Count work, every change returns ErrReadOnly,
+	// and a bad file is reported as absent but left where it is. Implies
+	// NoCreate. Default false.
+	ReadOnly bool
+
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 
@@ -134,17 +147,22 @@ const (
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("filestore: store is closed")
 
+// ErrReadOnly is returned by every change of a store opened with
+// Options.ReadOnly.
+var ErrReadOnly = errors.New("filestore: store was opened read-only (Options.ReadOnly)")
+
 // Store is a session store on a directory. It implements store.Store,
 // store.Updater, store.Lister, store.Counter, store.Reaper and io.Closer.
 type Store struct {
-	dir     string
-	dirFile *os.File // open for fsync of the directory
-	ttl     time.Duration
-	sync    bool
-	maxSize int
-	keys    []cipherKey
-	now     func() time.Time
-	log     *slog.Logger
+	dir      string
+	dirFile  *os.File // open for fsync of the directory
+	ttl      time.Duration
+	sync     bool
+	readOnly bool
+	maxSize  int
+	keys     []cipherKey
+	now      func() time.Time
+	log      *slog.Logger
 
 	stripes [numStripes]stripe
 	dsync   dirSyncer
@@ -175,14 +193,15 @@ type stripe struct {
 // reaper.
 func New(o Options) (*Store, error) {
 	s := &Store{
-		dir:     o.Dir,
-		ttl:     o.TTL,
-		sync:    o.Durability == SyncAll,
-		maxSize: o.MaxSize,
-		now:     o.Now,
-		log:     o.Logger,
-		queues:  map[string]*queue{},
-		stop:    make(chan struct{}),
+		dir:      o.Dir,
+		ttl:      o.TTL,
+		sync:     o.Durability == SyncAll,
+		readOnly: o.ReadOnly,
+		maxSize:  o.MaxSize,
+		now:      o.Now,
+		log:      o.Logger,
+		queues:   map[string]*queue{},
+		stop:     make(chan struct{}),
 	}
 	if o.Durability != SyncAll && o.Durability != SyncNone {
 		return nil, fmt.Errorf("filestore: unknown Durability %d", o.Durability)
@@ -209,11 +228,16 @@ func New(o Options) (*Store, error) {
 		}
 		s.keys = keys
 	}
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+	if o.NoCreate || o.ReadOnly {
+		fi, err := os.Stat(s.dir)
+		if err != nil {
+			return nil, fmt.Errorf("filestore: session directory %s: %w (nothing was created; check the path)", s.dir, unwrapPath(err))
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("filestore: %s is not a directory (nothing was created; check the path)", s.dir)
+		}
+	} else if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("filestore: create session directory %s: %w", s.dir, unwrapPath(err))
-	}
-	if err := os.MkdirAll(filepath.Join(s.dir, locksDir), 0o700); err != nil {
-		return nil, fmt.Errorf("filestore: create lock directory in %s: %w", s.dir, unwrapPath(err))
 	}
 	d, err := os.Open(s.dir)
 	if err != nil {
@@ -221,6 +245,13 @@ func New(o Options) (*Store, error) {
 	}
 	s.dirFile = d
 	s.dsync.f = d
+	if s.readOnly {
+		return s, nil
+	}
+	if err := os.MkdirAll(filepath.Join(s.dir, locksDir), 0o700); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("filestore: create lock directory in %s: %w", s.dir, unwrapPath(err))
+	}
 	if err := s.probe(); err != nil {
 		d.Close()
 		return nil, err
@@ -462,6 +493,10 @@ func (s *Store) read(id string, now time.Time, locked bool) (current, error) {
 // quarantine moves a bad file to <dir>/.corrupt/. Without the stripe lock it
 // leaves the file for a locked caller (a writer may be replacing it).
 func (s *Store) quarantine(id, why string, locked bool) {
+	if s.readOnly {
+		s.log.Warn("filestore: corrupt session file treated as absent and left in place (store opened read-only)", "reason", why, "dir", s.dir)
+		return
+	}
 	if !locked {
 		st, err := s.lock(s.stripeOf(id))
 		if err != nil {
@@ -724,6 +759,9 @@ func (s *Store) removeStaleTemps(ctx context.Context, nodeAge time.Duration) err
 func (s *Store) Reap(ctx context.Context) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
+	}
+	if s.readOnly {
+		return 0, ErrReadOnly
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err

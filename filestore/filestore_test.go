@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -476,4 +477,84 @@ func TestTouchLargeRecordCookieLast(t *testing.T) {
 	if la := int64(obj["__lastAccess"].(float64)); la+60000 != exp.UnixMilli() {
 		t.Fatalf("__lastAccess %d + 60000 != %d", la, exp.UnixMilli())
 	}
+}
+
+func TestNoCreateAndReadOnly(t *testing.T) {
+	ctx := t.Context()
+	missing := filepath.Join(t.TempDir(), "typo")
+	for _, o := range []Options{{Dir: missing, NoCreate: true}, {Dir: missing, ReadOnly: true}} {
+		o.Logger = quiet()
+		if s, err := New(o); err == nil {
+			s.Close()
+			t.Fatalf("New(%+v) opened a missing directory", o)
+		} else if !strings.Contains(err.Error(), "nothing was created") {
+			t.Errorf("error %q does not say nothing was created", err)
+		}
+		if _, err := os.Lstat(missing); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("New with NoCreate/ReadOnly created %s (lstat: %v)", missing, err)
+		}
+	}
+
+	// A store written by a normal store, then opened read-only.
+	w, c := newTest(t, Options{})
+	if err := w.Set(ctx, "good", store.Record{Data: sess("ann"), Expires: c.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(w.dir, "bad.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := c.Now().Add(-time.Minute) // an mtime in the past: the file is read, not counted by its stat
+	if err := os.Chtimes(filepath.Join(w.dir, "bad.json"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	before := dirNames(t, w.dir)
+	ro, err := New(Options{Dir: w.dir, ReadOnly: true, Now: c.Now, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if rec, err := ro.Get(ctx, "good"); err != nil || !bytes.Equal(rec.Data, sess("ann")) {
+		t.Fatalf("read-only Get = %q, %v", rec.Data, err)
+	}
+	if _, err := ro.Get(ctx, "bad"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("read-only Get of a corrupt file = %v, want ErrNotFound", err)
+	}
+	if n, err := ro.Count(ctx); err != nil || n != 1 {
+		t.Fatalf("read-only Count = %d, %v; want 1", n, err)
+	}
+	for name, err := range map[string]error{
+		"Set":    ro.Set(ctx, "x", store.Record{Data: sess("x"), Expires: c.Now().Add(time.Hour)}),
+		"Delete": ro.Delete(ctx, "good"),
+		"Touch":  ro.Touch(ctx, "good", c.Now().Add(2*time.Hour)),
+		"Update": ro.Update(ctx, "good", func(cur store.Record, found bool) (store.Record, bool, error) { return cur, true, nil }),
+	} {
+		if !errors.Is(err, ErrReadOnly) {
+			t.Errorf("read-only %s = %v, want ErrReadOnly", name, err)
+		}
+	}
+	if _, err := ro.Reap(ctx); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("read-only Reap = %v, want ErrReadOnly", err)
+	}
+	if after := dirNames(t, w.dir); !slices.Equal(before, after) {
+		t.Fatalf("a read-only store changed the directory: before %q, after %q", before, after)
+	}
+}
+
+// dirNames lists a directory's entries, recursively, sorted.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		names = append(names, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	return names
 }
