@@ -227,7 +227,7 @@ func AppendCookie(b []byte, c Cookie) []byte {
 	}
 	if c.Priority != "" {
 		b = append(b, `,"priority":`...)
-		b = strconv.AppendQuote(b, c.Priority)
+		b = appendJSONString(b, c.Priority)
 	}
 	b = append(b, `,"expires":`...)
 	if c.Expires.IsZero() {

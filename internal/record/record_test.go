@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -114,7 +115,7 @@ func FuzzDecode(f *testing.F) {
 	for _, s := range []string{
 		`{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"n":1,"__lastAccess":1795648796836}`,
 		`{"cookie":{"originalMaxAge":60000,"expires":"2026-11-25T23:20:36.194Z"},"__galleta":{"created":1,"deadline":2},"a":[1,{"b":"}"}]}`,
-		`{"a\u0000":"\ud800"}`, `[]`, `{`, ``, `{"a":1,"a":2}`,
+		`{"a\u0000":"\ud800"}`, `{"cookie":{"priority":"\u0001"}}`, `[]`, `{`, ``, `{"a":1,"a":2}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -142,8 +143,116 @@ func FuzzDecode(f *testing.F) {
 				DecodeMeta(fl.Raw)
 			}
 		}
+		// The record-level readers take the same bytes without panicking,
+		// and what Decode accepts encodes back to valid JSON.
+		var s Session
+		if Decode(data, &s, Cookie{}) == nil {
+			if out := Encode(nil, s.Values, s.Cookie, s.Meta); !json.Valid(out) {
+				t.Fatalf("Encode of decoded %q is not JSON: %s", data, out)
+			}
+		}
+		Merge(data, []Op{{Kind: OpIncr, Key: "n", Delta: 1}, {Kind: OpDelete, Key: "a"}})
 		if len(m) > len(fields) {
 			t.Fatalf("Fields found %d keys, encoding/json %d", len(fields), len(m))
 		}
 	})
+}
+
+func TestDecodeEncodeRoundTrip(t *testing.T) {
+	in := []byte(`{"__lastAccess":1795648796836,"b":[1,{"x":"}"}],"cookie":{"originalMaxAge":60000,"expires":"2026-11-25T23:20:36.194Z","httpOnly":true,"path":"/","sameSite":"lax"},"a":"x","__galleta":{"created":1000,"deadline":2000}}`)
+	var s Session
+	if err := Decode(in, &s, Cookie{Path: "/default"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Values) != 2 || string(s.Values["a"]) != `"x"` || string(s.Values["b"]) != `[1,{"x":"}"}]` {
+		t.Fatalf("values %q", s.Values)
+	}
+	if s.Cookie.OriginalMaxAge != 60000 || s.Cookie.Path != "/" || s.Meta.Created.UnixMilli() != 1000 || s.Meta.Deadline.UnixMilli() != 2000 {
+		t.Fatalf("cookie %+v meta %+v", s.Cookie, s.Meta)
+	}
+	out := Encode(nil, s.Values, s.Cookie, s.Meta)
+	want := `{"cookie":{"originalMaxAge":60000,"expires":"2026-11-25T23:20:36.194Z","httpOnly":true,"path":"/","sameSite":"lax"},"__galleta":{"created":1000,"deadline":2000},"a":"x","b":[1,{"x":"}"}]}`
+	if string(out) != want {
+		t.Fatalf("Encode:\n got %s\nwant %s", out, want)
+	}
+
+	// A record without a cookie object (or bookkeeping) gets the default
+	// cookie and zero bookkeeping; Values is reused.
+	if err := Decode([]byte(`{"n":1}`), &s, Cookie{Path: "/default", OriginalMaxAge: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Values) != 1 || s.Cookie.Path != "/default" || !s.Meta.Created.IsZero() {
+		t.Fatalf("after a second Decode: values %q cookie %+v meta %+v", s.Values, s.Cookie, s.Meta)
+	}
+	// Strings from a foreign record are written back as JSON, whatever
+	// they hold (strconv.Quote's \x01 is not JSON).
+	if err := Decode([]byte(`{"cookie":{"priority":"\u0001\u00e9","domain":"a\"b","sameSite":"\u2028"}}`), &s, Cookie{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := Encode(nil, s.Values, s.Cookie, s.Meta); !json.Valid(out) {
+		t.Fatalf("a decoded foreign cookie encodes to invalid JSON: %s", out)
+	}
+	for _, bad := range []string{``, `[]`, `{"cookie":1}`, `{"__galleta":"x"}`, `{"cookie":{"expires":"soon"}}`} {
+		if err := Decode([]byte(bad), &s, Cookie{}); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Decode(%q) = %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+func TestMerge(t *testing.T) {
+	stored := []byte(`{"cookie":{"path":"/"},"__galleta":{"created":1},"__lastAccess":5,"keep":true,"n":40,"gone":1,"s":"text"}`)
+	got, err := Merge(stored, []Op{
+		{Kind: OpIncr, Key: "n", Delta: 2},
+		{Kind: OpDelete, Key: "gone"},
+		{Kind: OpSet, Key: "new", Raw: json.RawMessage(`[1]`)},
+		{Kind: OpIncr, Key: "s", Delta: 3},       // a non-integer counts as 0
+		{Kind: OpIncr, Key: "missing", Delta: 7}, // so does a missing key
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"keep": "true", "n": "42", "new": "[1]", "s": "3", "missing": "7"}
+	if len(got) != len(want) {
+		t.Fatalf("merged %q, want %q (reserved keys dropped)", got, want)
+	}
+	for k, v := range want {
+		if string(got[k]) != v {
+			t.Errorf("merged %s = %s, want %s", k, got[k], v)
+		}
+	}
+	got, err = Merge(stored, []Op{{Kind: OpSet, Key: "a", Raw: json.RawMessage(`1`)}, {Kind: OpClear}, {Kind: OpSet, Key: "b", Raw: json.RawMessage(`2`)}})
+	if err != nil || len(got) != 1 || string(got["b"]) != "2" {
+		t.Fatalf("clear in the middle: %q, %v", got, err)
+	}
+	if _, err := Merge([]byte(`{"n":9223372036854775807}`), []Op{{Kind: OpIncr, Key: "n", Delta: 1}}); !errors.Is(err, ErrOverflow) {
+		t.Fatalf("overflowing merge = %v, want ErrOverflow", err)
+	}
+	if _, err := Merge([]byte(`{`), nil); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("merge onto a bad record = %v, want ErrMalformed", err)
+	}
+}
+
+func TestIntAndAdd(t *testing.T) {
+	for raw, want := range map[string]int64{"1": 1, "-7": -7, "1.0": 1, "1e3": 1000, "9223372036854775807": math.MaxInt64} {
+		if n, ok := Int([]byte(raw)); !ok || n != want {
+			t.Errorf("Int(%s) = %d, %v; want %d", raw, n, ok, want)
+		}
+	}
+	for _, raw := range []string{"", "1.5", `"1"`, "true", "1e19", "-1e19", "null"} {
+		if n, ok := Int([]byte(raw)); ok {
+			t.Errorf("Int(%q) = %d, true; want false", raw, n)
+		}
+	}
+	for _, c := range []struct {
+		n, d int64
+		ok   bool
+	}{
+		{math.MaxInt64, 0, true}, {math.MaxInt64 - 1, 1, true}, {math.MaxInt64, 1, false},
+		{math.MinInt64, -1, false}, {math.MinInt64 + 1, -1, true}, {-1, math.MinInt64, false},
+		{math.MaxInt64, math.MinInt64, true}, {0, math.MinInt64, true},
+	} {
+		if sum, ok := Add(c.n, c.d); ok != c.ok || (ok && sum != c.n+c.d) {
+			t.Errorf("Add(%d, %d) = %d, %v; want ok=%v", c.n, c.d, sum, ok, c.ok)
+		}
+	}
 }
