@@ -20,6 +20,9 @@ import (
 
 const testSecret = "0123456789abcdef0123456789abcdef-test"
 
+// harnessStart is where a harness's clock starts.
+var harnessStart = time.Date(2026, 11, 25, 23, 19, 36, 194e6, time.UTC)
+
 // harness is a Manager on a memory store with an injected clock.
 type harness struct {
 	t     *testing.T
@@ -49,7 +52,7 @@ func (s *syncBuffer) String() string {
 
 func newHarness(t *testing.T, o galleta.Options, handler http.HandlerFunc) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: storetest.NewClock(time.Date(2026, 11, 25, 23, 19, 36, 194e6, time.UTC)), logs: &syncBuffer{}}
+	h := &harness{t: t, clock: storetest.NewClock(harnessStart), logs: &syncBuffer{}}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.Store == nil {
 		h.st = memstore.New(memstore.Options{Now: h.clock.Now, SweepInterval: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

@@ -234,8 +234,7 @@ func TestForeignCookiesGetAFreshSession(t *testing.T) {
 // The session is saved before the first byte: when the handler's redirect
 // reaches the client, the store already has the value.
 func TestSavedBeforeResponse(t *testing.T) {
-	var h *harness
-	h = newHarness(t, galleta.Options{}, func(w http.ResponseWriter, r *http.Request) {
+	h := newHarness(t, galleta.Options{}, func(w http.ResponseWriter, r *http.Request) {
 		galleta.FromRequest(r).Set("user", "bob")
 		http.Redirect(w, r, "/home", http.StatusSeeOther)
 	})

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -38,77 +37,86 @@ type Session struct {
 	m  *Manager
 	mu sync.Mutex
 
-	id       string // current id
-	cookieID string // verified id from the request cookie, "" if none
-	loaded   bool   // a record for id exists in the store (as far as we know)
-	base     []byte // the record bytes loaded from the store (read-only)
-	values   map[string]json.RawMessage
-	ops      []op
+	state state
+	id    string // current id; "" for a new session until one is needed
 
-	cookie record.Cookie // the stored cookie object
-	meta   record.Meta
+	// The request's cookie.
+	cookieID  string // the verified id it carried, "" if none
+	hadCookie bool   // it carried a cookie of our name (Destroy clears it)
+	resign    bool   // it was signed by an older secret: send it re-signed
 
-	// flags
-	accessed      bool
-	maxAgeChanged bool
-	destroyed     bool
-	regenerated   bool
-	resign        bool // the cookie verified with an older secret
-	committed     bool // headers written
-	dirty         bool // changed since the last store write
-	gone          bool // deleted by another request meanwhile
-	committedOps  int  // len(ops) at the last store write
-	loadedExpires time.Time
-	storedExpires time.Time
-	hadCookie     bool // the request carried a cookie with our name
-	now           time.Time
+	data   record.Session // values, cookie object and bookkeeping, as this request sees them
+	base   []byte         // the record bytes last loaded from or written to the store (read-only)
+	stored time.Time      // the expiry the store holds
+	ops    []record.Op    // this request's changes of values, in order
+	saved  int            // ops[:saved] are in the store
+	now    time.Time      // the request's clock reading, moved at each save
+
+	// What changed.
+	used          bool // read or changed: the response varies by cookie
+	maxAgeChanged bool // SetMaxAge in this request: the cookie goes out again
+	unsaved       bool // cookie or bookkeeping changed since the last store write
 }
 
-type opKind uint8
+// state is where a session stands with the store.
+type state uint8
 
 const (
-	opSet opKind = iota
-	opDelete
-	opClear
-	opIncr
+	// stateNew: created in this request and not stored (yet).
+	stateNew state = iota
+	// stateStored: the store holds it under id (loaded at the start of the
+	// request, or written by it).
+	stateStored
+	// stateRegenerated: it has a new id that is not stored yet; the old one
+	// was deleted.
+	stateRegenerated
+	// stateDestroyed: destroyed in this request.
+	stateDestroyed
+	// stateGone: another request deleted it after this one loaded it (a
+	// logout, a regenerate, a revoke); nothing of this request is written.
+	stateGone
 )
 
-type op struct {
-	kind  opKind
-	key   string
-	raw   json.RawMessage
-	delta int64
+// dirty reports whether the store lacks something of the session: a new
+// id, a change of values, or a change of cookie or bookkeeping.
+func (s *Session) dirty() bool {
+	switch s.state {
+	case stateRegenerated:
+		return true
+	case stateNew, stateStored:
+		return len(s.ops) > s.saved || s.unsaved
+	}
+	return false
 }
 
-// Errors a Session method can return.
-var (
-	// ErrNoSession is returned by changes on a nil Session: the request did
-	// not pass through Manager.Middleware (or is outside Cookie.Path).
-	ErrNoSession = errors.New("galleta: no session on this request: wrap the handler with Manager.Middleware and check Options.Cookie.Path")
-	// ErrReservedKey is returned by Set for the keys the stored layout uses
-	// itself ("cookie", "__galleta", "__lastAccess").
-	ErrReservedKey = errors.New("galleta: reserved session key")
-	// ErrDestroyed is returned by changes after Destroy.
-	ErrDestroyed = errors.New("galleta: session destroyed in this request; call Regenerate to start a new one")
-	// ErrNotNumber is returned by Incr when the key holds something other
-	// than an integer.
-	ErrNotNumber = errors.New("galleta: session value is not an integer")
-)
+// changed reports whether the session changed in this request, saved or
+// not (express-session sends a persistent cookie again then).
+func (s *Session) changed() bool { return len(s.ops) > 0 || s.maxAgeChanged }
 
-func reserved(key string) bool {
-	return key == record.KeyCookie || key == record.KeyMeta || key == record.KeyLastAcc
+// writable returns the error a change gets in the session's state.
+func (s *Session) writable() error {
+	switch s.state {
+	case stateDestroyed:
+		return ErrDestroyed
+	case stateGone:
+		return ErrDeleted
+	}
+	return nil
 }
 
-// ID returns the session id. It changes on Regenerate. Never log it: it is
-// the bearer credential.
+// ID returns the session id. It changes on Regenerate, and is "" after
+// Destroy. Never log it: it is the bearer credential.
 func (s *Session) ID() string {
 	if s == nil {
 		return ""
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accessed = true
-	if s.id == "" && !s.destroyed {
+	s.used = true
+	if s.state == stateDestroyed {
+		return ""
+	}
+	if s.id == "" {
 		// New sessions get their id lazily, so anonymous requests that
 		// never store anything cost no random bytes.
 		id, err := s.m.newID()
@@ -122,7 +130,8 @@ func (s *Session) ID() string {
 }
 
 // IsNew reports whether the session was created in this request (no stored
-// session was found for the request's cookie).
+// session was found for the request's cookie), or given a new id by
+// Regenerate.
 func (s *Session) IsNew() bool {
 	if s == nil {
 		return true
@@ -139,7 +148,7 @@ func (s *Session) CreatedAt() time.Time {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.meta.Created
+	return s.data.Meta.Created
 }
 
 // Deadline returns the absolute expiry (Options.AbsoluteTimeout after
@@ -150,7 +159,7 @@ func (s *Session) Deadline() time.Time {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.meta.Deadline
+	return s.data.Meta.Deadline
 }
 
 // ExpiresAt returns when the session expires if it sees no further request:
@@ -161,22 +170,36 @@ func (s *Session) ExpiresAt() time.Time {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.expiryLocked()
+	return s.expiry()
 }
 
-func (s *Session) expiryLocked() time.Time {
-	e := s.now.Add(s.idleWindowLocked())
-	if !s.meta.Deadline.IsZero() && s.meta.Deadline.Before(e) {
-		e = s.meta.Deadline
+// expiry is the record's expiry as of s.now: the idle window from now,
+// capped by the absolute deadline.
+func (s *Session) expiry() time.Time {
+	return s.capped(s.now.Add(s.idleWindow()))
+}
+
+// cookieExpires is the persistent cookie's expiry as of s.now (also stored
+// as cookie.expires), or zero for a browser-session cookie.
+func (s *Session) cookieExpires() time.Time {
+	if s.data.Cookie.OriginalMaxAge < 0 {
+		return time.Time{}
 	}
-	return e
+	return s.capped(s.now.Add(time.Duration(s.data.Cookie.OriginalMaxAge) * time.Millisecond))
 }
 
-// idleWindowLocked is the session's max age when it has one, else the
-// Manager's idle timeout.
-func (s *Session) idleWindowLocked() time.Duration {
-	if s.cookie.OriginalMaxAge >= 0 {
-		return time.Duration(s.cookie.OriginalMaxAge) * time.Millisecond
+func (s *Session) capped(t time.Time) time.Time {
+	if d := s.data.Meta.Deadline; !d.IsZero() && d.Before(t) {
+		return d
+	}
+	return t
+}
+
+// idleWindow is the session's max age when it has one, else the Manager's
+// idle timeout.
+func (s *Session) idleWindow() time.Duration {
+	if s.data.Cookie.OriginalMaxAge >= 0 {
+		return time.Duration(s.data.Cookie.OriginalMaxAge) * time.Millisecond
 	}
 	return s.m.idle
 }
@@ -189,10 +212,10 @@ func (s *Session) MaxAge() time.Duration {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cookie.OriginalMaxAge < 0 {
+	if s.data.Cookie.OriginalMaxAge < 0 {
 		return 0
 	}
-	return time.Duration(s.cookie.OriginalMaxAge) * time.Millisecond
+	return time.Duration(s.data.Cookie.OriginalMaxAge) * time.Millisecond
 }
 
 // SetMaxAge gives this session its own cookie lifetime ("remember me"): the
@@ -207,20 +230,20 @@ func (s *Session) SetMaxAge(d time.Duration) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.destroyed {
-		return ErrDestroyed
+	if err := s.writable(); err != nil {
+		return err
 	}
-	s.accessed = true
+	s.used = true
 	if d <= 0 {
-		s.cookie.OriginalMaxAge = -1
+		s.data.Cookie.OriginalMaxAge = -1
 	} else {
-		s.cookie.OriginalMaxAge = d.Milliseconds()
-		if !s.meta.Deadline.IsZero() && s.meta.Deadline.Before(s.now.Add(d)) {
-			s.meta.Deadline = s.now.Add(d)
+		s.data.Cookie.OriginalMaxAge = d.Milliseconds()
+		if dl := s.data.Meta.Deadline; !dl.IsZero() && dl.Before(s.now.Add(d)) {
+			s.data.Meta.Deadline = s.now.Add(d)
 		}
 	}
 	s.maxAgeChanged = true
-	s.dirty = true
+	s.unsaved = true
 	return nil
 }
 
@@ -245,8 +268,8 @@ func (s *Session) raw(key string) (json.RawMessage, bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accessed = true
-	raw, ok := s.values[key]
+	s.used = true
+	raw, ok := s.data.Values[key]
 	return raw, ok
 }
 
@@ -281,18 +304,7 @@ func (s *Session) GetInt(key string) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return parseInt(raw)
-}
-
-func parseInt(raw []byte) (int64, bool) {
-	if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
-		return n, true
-	}
-	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
-		return 0, false
-	}
-	return int64(f), true
+	return record.Int(raw)
 }
 
 // GetFloat returns the number stored under key.
@@ -321,11 +333,12 @@ func (s *Session) GetBool(key string) (value, ok bool) {
 }
 
 // Decode decodes the value stored under key into v with encoding/json.
-// It returns an error wrapping ErrNotFound-like text when key is missing.
+// When key is missing the error wraps ErrNoKey; a decoding error is
+// wrapped as encoding/json returned it.
 func (s *Session) Decode(key string, v any) error {
 	raw, ok := s.raw(key)
 	if !ok {
-		return fmt.Errorf("galleta: session has no key %q", key)
+		return fmt.Errorf("galleta: decode session key %q: %w", key, ErrNoKey)
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("galleta: decode session key %q: %w", key, err)
@@ -340,9 +353,9 @@ func (s *Session) Keys() []string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accessed = true
-	keys := make([]string, 0, len(s.values))
-	for k := range s.values {
+	s.used = true
+	keys := make([]string, 0, len(s.data.Values))
+	for k := range s.data.Values {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
@@ -356,8 +369,8 @@ func (s *Session) Len() int {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accessed = true
-	return len(s.values)
+	s.used = true
+	return len(s.data.Values)
 }
 
 // Set stores v under key. v must encode as JSON; if it does not, Set
@@ -367,7 +380,7 @@ func (s *Session) Set(key string, v any) error {
 	if s == nil {
 		return ErrNoSession
 	}
-	if reserved(key) {
+	if record.Reserved(key) {
 		return fmt.Errorf("%w %q: choose another name", ErrReservedKey, key)
 	}
 	raw, err := json.Marshal(v)
@@ -376,24 +389,25 @@ func (s *Session) Set(key string, v any) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.destroyed {
-		return ErrDestroyed
+	if err := s.writable(); err != nil {
+		return err
 	}
-	s.accessed = true
-	if old, ok := s.values[key]; ok && bytes.Equal(old, raw) {
+	s.used = true
+	if old, ok := s.data.Values[key]; ok && bytes.Equal(old, raw) {
 		return nil
 	}
-	s.setLocked(key, raw)
+	s.apply(record.Op{Kind: record.OpSet, Key: key, Raw: raw})
 	return nil
 }
 
-func (s *Session) setLocked(key string, raw json.RawMessage) {
-	if s.values == nil {
-		s.values = make(map[string]json.RawMessage, 4)
+// apply makes a change: to the values this request sees, and to its log.
+// An OpIncr must already be known not to overflow.
+func (s *Session) apply(o record.Op) {
+	if s.data.Values == nil {
+		s.data.Values = make(map[string]json.RawMessage, 4)
 	}
-	s.values[key] = raw
-	s.ops = append(s.ops, op{kind: opSet, key: key, raw: raw})
-	s.dirty = true
+	_ = record.Apply(s.data.Values, []record.Op{o})
+	s.ops = append(s.ops, o)
 }
 
 // Delete removes key. Removing a missing key is not a change.
@@ -403,71 +417,77 @@ func (s *Session) Delete(key string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.destroyed {
-		return ErrDestroyed
+	if err := s.writable(); err != nil {
+		return err
 	}
-	s.accessed = true
-	if _, ok := s.values[key]; !ok {
+	s.used = true
+	if _, ok := s.data.Values[key]; !ok {
 		return nil
 	}
-	delete(s.values, key)
-	s.ops = append(s.ops, op{kind: opDelete, key: key})
-	s.dirty = true
+	s.apply(record.Op{Kind: record.OpDelete, Key: key})
 	return nil
 }
 
 // Clear removes every key. The session itself (id, cookie, timeouts) stays.
+// Clearing an empty session is not a change. Like every change, the clear
+// is applied to the stored session at commit, so keys that overlapping
+// requests stored before this request commits are removed too.
 func (s *Session) Clear() error {
 	if s == nil {
 		return ErrNoSession
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.destroyed {
-		return ErrDestroyed
+	if err := s.writable(); err != nil {
+		return err
 	}
-	s.accessed = true
-	if len(s.values) == 0 {
+	s.used = true
+	if len(s.data.Values) == 0 {
 		return nil
 	}
-	clear(s.values)
-	s.ops = append(s.ops, op{kind: opClear})
-	s.dirty = true
+	s.apply(record.Op{Kind: record.OpClear})
 	return nil
 }
 
 // Incr adds delta to the integer under key (a missing key counts as 0) and
-// returns the new value. Unlike Get then Set, increments of overlapping
-// requests add up: each request's delta is re-applied to the stored value
-// at commit.
+// returns the result as this request sees it: the value the session held
+// when the request loaded it (or at its last Save or Reload), plus this
+// request's own increments. Increments that overlapping requests make are
+// not in that number, but none is lost: each request's delta is re-applied
+// to the stored value at commit. To learn the stored total, call Save and
+// then GetInt: Save leaves the session holding what the store holds.
+//
+// Incr returns an error wrapping ErrNotNumber when key holds something
+// other than an integer, and ErrOverflow when the result would leave
+// int64's range; the session is then unchanged. (If the stored total
+// overflows only when overlapping requests' increments join it, the save
+// fails with ErrOverflow.)
 func (s *Session) Incr(key string, delta int64) (int64, error) {
 	if s == nil {
 		return 0, ErrNoSession
 	}
-	if reserved(key) {
+	if record.Reserved(key) {
 		return 0, fmt.Errorf("%w %q: choose another name", ErrReservedKey, key)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.destroyed {
-		return 0, ErrDestroyed
+	if err := s.writable(); err != nil {
+		return 0, err
 	}
-	s.accessed = true
+	s.used = true
 	var n int64
-	if raw, ok := s.values[key]; ok {
+	if raw, ok := s.data.Values[key]; ok {
 		var isInt bool
-		if n, isInt = parseInt(raw); !isInt {
+		if n, isInt = record.Int(raw); !isInt {
 			return 0, fmt.Errorf("%w: key %q holds %.40s", ErrNotNumber, key, raw)
 		}
 	}
-	n += delta
-	if s.values == nil {
-		s.values = make(map[string]json.RawMessage, 4)
+	sum, ok := record.Add(n, delta)
+	if !ok {
+		return 0, fmt.Errorf("%w: key %q holds %d; adding %d leaves int64's range", ErrOverflow, key, n, delta)
 	}
-	s.values[key] = strconv.AppendInt(nil, n, 10)
-	s.ops = append(s.ops, op{kind: opIncr, key: key, delta: delta})
-	s.dirty = true
-	return n, nil
+	s.apply(record.Op{Kind: record.OpIncr, Key: key, Delta: delta})
+	return sum, nil
 }
 
 // flashKey is where flash messages live, in connect-flash's layout
@@ -482,17 +502,17 @@ func (s *Session) AddFlash(kind, msg string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.destroyed {
-		return ErrDestroyed
+	if err := s.writable(); err != nil {
+		return err
 	}
-	s.accessed = true
-	all := s.flashesLocked()
+	s.used = true
+	all := s.flashes()
 	all[kind] = append(all[kind], msg)
 	raw, err := json.Marshal(all)
 	if err != nil {
 		return err
 	}
-	s.setLocked(flashKey, raw)
+	s.apply(record.Op{Kind: record.OpSet, Key: flashKey, Raw: raw})
 	return nil
 }
 
@@ -504,26 +524,27 @@ func (s *Session) Flashes(kind string) []string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accessed = true
-	all := s.flashesLocked()
+	s.used = true
+	if s.writable() != nil {
+		return nil
+	}
+	all := s.flashes()
 	msgs, ok := all[kind]
-	if !ok || s.destroyed {
+	if !ok {
 		return nil
 	}
 	delete(all, kind)
 	if len(all) == 0 {
-		delete(s.values, flashKey)
-		s.ops = append(s.ops, op{kind: opDelete, key: flashKey})
-		s.dirty = true
+		s.apply(record.Op{Kind: record.OpDelete, Key: flashKey})
 	} else if raw, err := json.Marshal(all); err == nil {
-		s.setLocked(flashKey, raw)
+		s.apply(record.Op{Kind: record.OpSet, Key: flashKey, Raw: raw})
 	}
 	return msgs
 }
 
-func (s *Session) flashesLocked() map[string][]string {
+func (s *Session) flashes() map[string][]string {
 	all := map[string][]string{}
-	if raw, ok := s.values[flashKey]; ok {
+	if raw, ok := s.data.Values[flashKey]; ok {
 		_ = json.Unmarshal(raw, &all) // a foreign shape is replaced
 	}
 	return all
@@ -532,35 +553,30 @@ func (s *Session) flashesLocked() map[string][]string {
 // Regenerate gives the session a new id, as after a login or any change of
 // privilege: the data is kept, the old id is deleted from the store at once
 // (a request still holding it finds nothing), the absolute deadline is
-// unchanged, and the new cookie is sent with this response.
+// unchanged, and the new cookie is sent with this response. After Destroy
+// it starts a fresh, empty session.
 func (s *Session) Regenerate(ctx context.Context) error {
 	if s == nil {
 		return ErrNoSession
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accessed = true
+	s.used = true
 	newID, err := s.m.newID()
 	if err != nil {
 		return err
 	}
-	if s.loaded {
+	if s.state == stateStored {
 		if err := s.m.storeDelete(ctx, s.id); err != nil {
 			return fmt.Errorf("galleta: regenerate: delete old session: %w", err)
 		}
 	}
-	if s.destroyed {
-		// A fresh session after a logout in the same request.
-		s.destroyed = false
-		clear(s.values)
-		s.meta = record.Meta{Created: s.now, Deadline: s.m.deadline(s.now)}
-		s.cookie = s.m.newCookie()
+	if s.state == stateDestroyed {
+		s.data = record.Session{Values: s.data.Values, Cookie: s.m.newCookie(s.data.Cookie.Secure), Meta: s.m.newMeta(s.now)}
 	}
 	s.id = newID
-	s.loaded = false
+	s.state = stateRegenerated
 	s.base = nil
-	s.regenerated = true
-	s.dirty = true
 	return nil
 }
 
@@ -573,167 +589,125 @@ func (s *Session) Destroy(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accessed = true
-	if s.loaded {
+	s.used = true
+	if s.state == stateStored {
 		if err := s.m.storeDelete(ctx, s.id); err != nil {
 			return fmt.Errorf("galleta: destroy session: %w", err)
 		}
 	}
-	s.destroyed = true
-	s.loaded = false
+	s.state = stateDestroyed
 	s.base = nil
-	clear(s.values)
-	s.ops = s.ops[:0]
-	s.committedOps = 0
+	clear(s.data.Values)
+	s.ops, s.saved = s.ops[:0], 0
+	s.unsaved, s.maxAgeChanged = false, false
 	return nil
 }
 
 // Reload replaces the session's data with what the store holds now,
 // dropping this request's unsaved changes. It returns an error wrapping
-// store.ErrNotFound when the session is no longer stored.
+// store.ErrNotFound when the session is not stored (new, destroyed, or
+// deleted by another request meanwhile).
 func (s *Session) Reload(ctx context.Context) error {
 	if s == nil {
 		return ErrNoSession
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accessed = true
-	if s.destroyed || !s.loaded {
+	s.used = true
+	if s.state != stateStored {
 		return fmt.Errorf("galleta: reload: %w", store.ErrNotFound)
 	}
 	rec, err := s.m.storeGet(ctx, s.id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.state = stateGone
+	}
 	if err != nil {
+		return fmt.Errorf("galleta: reload: %w", redact(err, s.id))
+	}
+	var d record.Session
+	if err := record.Decode(rec.Data, &d, s.m.newCookie(s.data.Cookie.Secure)); err != nil {
 		return fmt.Errorf("galleta: reload: %w", err)
 	}
-	if err := s.decodeLocked(rec); err != nil {
-		return fmt.Errorf("galleta: reload: %w", err)
-	}
-	s.ops = s.ops[:0]
-	s.committedOps = 0
-	s.maxAgeChanged = false
-	s.dirty = false
+	s.adopt(d, rec)
+	s.ops, s.saved = s.ops[:0], 0
+	s.unsaved, s.maxAgeChanged = false, false
 	return nil
 }
 
-// Save writes the session to the store now instead of at the end of the
-// request (the Manager saves before the response anyway; Save is for
-// long-running handlers that want a checkpoint).
+// Save writes the session to the store now instead of when the response
+// starts: a checkpoint for a long-running handler, or a way to learn what
+// the store holds. Like the commit, it applies this request's changes on
+// top of the stored session, and afterwards the session holds the result,
+// including overlapping requests' changes (so Incr, Save, GetInt gives the
+// stored count). A new session is stored even when empty.
+//
+// It returns ErrDestroyed after Destroy, and an error wrapping ErrDeleted
+// when another request deleted the session after this one loaded it.
 func (s *Session) Save(ctx context.Context) error {
 	if s == nil {
 		return ErrNoSession
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.destroyed {
-		return ErrDestroyed
+	if err := s.writable(); err != nil {
+		return err
 	}
-	s.accessed = true
-	_, err := s.m.saveLocked(ctx, s, true)
+	s.used = true
+	_, err := s.save(ctx, true)
 	return err
 }
 
 // Touch extends the session's idle expiry in the store now, without
 // rewriting its data. The Manager touches every used session at the end of
 // a request anyway; Touch is for long-running requests such as streams.
+// It does nothing for a session that is not stored, and returns ErrDeleted
+// when another request deleted it meanwhile.
 func (s *Session) Touch(ctx context.Context) error {
 	if s == nil {
 		return ErrNoSession
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.destroyed || !s.loaded {
+	if s.state != stateStored {
 		return nil
 	}
 	s.now = s.m.now()
-	exp := s.expiryLocked()
-	if err := s.m.storeTouch(ctx, s.id, exp); err != nil {
-		return fmt.Errorf("galleta: touch session: %w", err)
-	}
-	s.storedExpires = exp
-	return nil
-}
-
-// decodeLocked replaces the state with a stored record.
-func (s *Session) decodeLocked(rec store.Record) error {
-	var buf [16]record.Field
-	fields, err := record.Fields(rec.Data, buf[:0])
-	if err != nil {
+	if err := s.touch(ctx, true); err != nil {
 		return err
 	}
-	if s.values == nil {
-		s.values = make(map[string]json.RawMessage, len(fields))
-	} else {
-		clear(s.values)
+	if s.state == stateGone {
+		return ErrDeleted
 	}
-	s.cookie = s.m.newCookie()
-	s.meta = record.Meta{}
-	for _, f := range fields {
-		switch f.Key {
-		case record.KeyCookie:
-			c, err := record.DecodeCookie(f.Raw)
-			if err != nil {
-				return err
-			}
-			s.cookie = c
-		case record.KeyMeta:
-			m, err := record.DecodeMeta(f.Raw)
-			if err != nil {
-				return err
-			}
-			s.meta = m
-		case record.KeyLastAcc:
-		default:
-			s.values[f.Key] = json.RawMessage(f.Raw)
-		}
-	}
-	if s.meta.Created.IsZero() {
-		// Written by a Node service: galleta starts counting now.
-		s.meta.Created = s.now
-	}
-	if s.meta.Deadline.IsZero() {
-		s.meta.Deadline = s.m.deadline(s.meta.Created)
-	}
-	s.base = rec.Data
-	s.loadedExpires = rec.Expires
-	s.storedExpires = rec.Expires
 	return nil
 }
 
-// encodeLocked writes the state as a stored record.
-func (s *Session) encodeLocked(values map[string]json.RawMessage, c record.Cookie, meta record.Meta, expires time.Time) []byte {
-	if c.OriginalMaxAge >= 0 {
-		c.Expires = s.now.Add(time.Duration(c.OriginalMaxAge) * time.Millisecond)
-		if !meta.Deadline.IsZero() && meta.Deadline.Before(c.Expires) {
-			c.Expires = meta.Deadline
-		}
-	} else {
-		c.Expires = time.Time{}
+// adopt makes a decoded stored record the session's state.
+func (s *Session) adopt(d record.Session, rec store.Record) {
+	if d.Meta.Created.IsZero() {
+		// Written by a Node service: galleta starts counting now.
+		d.Meta.Created = s.now
 	}
-	bp := encodeBufs.Get().(*[]byte)
-	b := (*bp)[:0]
-	b = append(b, `{"cookie":`...)
-	b = record.AppendCookie(b, c)
-	b = append(b, `,"__galleta":`...)
+	if d.Meta.Deadline.IsZero() {
+		d.Meta.Deadline = s.m.deadline(d.Meta.Created)
+	}
+	s.data = d
+	s.base = rec.Data
+	s.stored = rec.Expires
+}
+
+// encode is the record of the session with the given values (its own, or
+// merged with the store's) as of s.now.
+func (s *Session) encode(values map[string]json.RawMessage) []byte {
+	c := s.data.Cookie
+	c.Expires = s.cookieExpires()
+	meta := s.data.Meta
 	if meta.Deadline.Equal(s.m.deadline(meta.Created)) {
-		// The usual deadline follows from created and the options; store
-		// it only when SetMaxAge raised it.
+		// The usual deadline follows from created and the options; it is
+		// stored only when SetMaxAge raised it.
 		meta.Deadline = time.Time{}
 	}
-	b = record.AppendMeta(b, meta)
-	if len(values) > 0 {
-		var kb [16]string
-		keys := kb[:0]
-		for k := range values {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			b = append(b, ',')
-			b = record.AppendKey(b, k)
-			b = append(b, values[k]...)
-		}
-	}
-	b = append(b, '}')
+	bp := encodeBufs.Get().(*[]byte)
+	b := record.Encode((*bp)[:0], values, c, meta)
 	// The store keeps the record: give it an exact-size copy, not a buffer
 	// with spare capacity (that would be retained per session in memory).
 	out := make([]byte, len(b))
@@ -746,32 +720,3 @@ func (s *Session) encodeLocked(values map[string]json.RawMessage, c record.Cooki
 }
 
 var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-// afterSave records that data (expiring at exp) is what the store holds.
-func (s *Session) afterSave(data []byte, exp time.Time) {
-	s.loaded = true
-	s.base = data
-	s.storedExpires = exp
-	s.committedOps = len(s.ops)
-	s.dirty = false
-}
-
-// replay applies a request's operations to the values stored now.
-func replay(cur map[string]json.RawMessage, ops []op) {
-	for _, o := range ops {
-		switch o.kind {
-		case opSet:
-			cur[o.key] = o.raw
-		case opDelete:
-			delete(cur, o.key)
-		case opClear:
-			clear(cur)
-		case opIncr:
-			var n int64
-			if raw, ok := cur[o.key]; ok {
-				n, _ = parseInt(raw) // a non-integer stored meanwhile is replaced
-			}
-			cur[o.key] = strconv.AppendInt(nil, n+o.delta, 10)
-		}
-	}
-}

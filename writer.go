@@ -2,15 +2,10 @@ package galleta
 
 import (
 	"bufio"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 )
-
-// ErrResponseReplaced is returned by Write on a response whose session
-// could not be saved: the error handler's response went out instead.
-var ErrResponseReplaced = errors.New("galleta: response replaced by the session error response (the session could not be saved)")
 
 // responseWriter commits the session before the first byte of the response
 // leaves. It keeps Flush, Hijack and ReadFrom working and exposes the
@@ -31,7 +26,7 @@ func (w *responseWriter) commit() bool {
 		return !w.failed
 	}
 	w.committed = true
-	if err := w.m.commit(w.s, w.ResponseWriter.Header(), w.r); err != nil {
+	if err := w.s.commit(w.ResponseWriter.Header(), w.r); err != nil {
 		w.failed = true
 		clear(w.ResponseWriter.Header())
 		w.m.fail(w.ResponseWriter, w.r, err)
@@ -48,24 +43,8 @@ func (w *responseWriter) finish() {
 		w.commit()
 		return
 	}
-	if w.failed {
-		return
-	}
-	s := w.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.dirty || s.destroyed {
-		return
-	}
-	ctx, cancel := w.m.commitContext(w.r.Context())
-	defer cancel()
-	newSession := !s.loaded
-	if _, err := w.m.saveLocked(ctx, s, false); err != nil && !errors.Is(err, errCommitConflict) {
-		w.m.log.Error("galleta: save session changes made after the response started", "err", err)
-		return
-	}
-	if newSession && s.loaded {
-		w.m.log.Warn("galleta: a new session was created after the response started, so its cookie could not be sent; change the session before writing the response")
+	if !w.failed {
+		w.s.saveAfterResponse(w.r.Context())
 	}
 }
 
