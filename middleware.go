@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/galleta-go/galleta/cookie"
 	"github.com/galleta-go/galleta/internal/record"
@@ -157,42 +156,5 @@ func (m *Manager) adopt(ctx context.Context, s *Session, id string, rec store.Re
 func (m *Manager) dropExpired(ctx context.Context, id string) {
 	if err := m.storeDelete(ctx, id); err != nil {
 		m.log.Warn("galleta: delete expired session", "err", err)
-	}
-}
-
-// keyedLocks serialises the requests of one session (Options.LockSessions).
-type keyedLocks struct {
-	mu sync.Mutex
-	m  map[string]*keyedLock
-}
-
-type keyedLock struct {
-	ch   chan struct{}
-	refs int
-}
-
-func (k *keyedLocks) lock(ctx context.Context, id string) (func(), error) {
-	k.mu.Lock()
-	l := k.m[id]
-	if l == nil {
-		l = &keyedLock{ch: make(chan struct{}, 1)}
-		k.m[id] = l
-	}
-	l.refs++
-	k.mu.Unlock()
-	release := func() {
-		k.mu.Lock()
-		l.refs--
-		if l.refs == 0 {
-			delete(k.m, id)
-		}
-		k.mu.Unlock()
-	}
-	select {
-	case l.ch <- struct{}{}:
-		return func() { <-l.ch; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
 	}
 }
