@@ -64,7 +64,7 @@ func (s *Session) save(ctx context.Context, force bool) (bool, error) {
 		gone   bool
 	)
 	pending := s.ops[s.saved:]
-	err := s.m.storeUpdate(ctx, s.id, func(cur store.Record, found bool) (store.Record, bool, error) {
+	err := s.m.storeUpdate(ctx, s.id, store.Record{Data: s.base, Expires: s.stored}, func(cur store.Record, found bool) (store.Record, bool, error) {
 		data, merged, gone = nil, nil, !found
 		if gone {
 			return store.Record{}, false, nil

@@ -46,6 +46,7 @@ type Manager struct {
 	secrets    []string
 	st         store.Store
 	updater    store.Updater
+	optimistic store.OptimisticUpdater
 	ownStore   io.Closer
 	cookieOpts CookieOptions
 	idle       time.Duration
@@ -136,6 +137,7 @@ func New(o Options) (*Manager, error) {
 		m.st, m.ownStore = ms, ms
 	}
 	m.updater, _ = m.st.(store.Updater)
+	m.optimistic, _ = m.st.(store.OptimisticUpdater)
 	return m, nil
 }
 
@@ -311,8 +313,13 @@ func (m *Manager) storeTouch(ctx context.Context, id string, exp time.Time) erro
 	return m.st.Touch(ctx, id, exp)
 }
 
-func (m *Manager) storeUpdate(ctx context.Context, id string, fn store.UpdateFunc) error {
+// storeUpdate updates id atomically; seen (the record this request loaded
+// or last wrote) lets an OptimisticUpdater skip its read.
+func (m *Manager) storeUpdate(ctx context.Context, id string, seen store.Record, fn store.UpdateFunc) error {
 	ctx, cancel := m.callContext(ctx)
 	defer cancel()
+	if m.optimistic != nil {
+		return m.optimistic.UpdateFrom(ctx, id, seen, fn)
+	}
 	return m.updater.Update(ctx, id, fn)
 }

@@ -1,17 +1,23 @@
 package galleta_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/cookie"
+	"github.com/galleta-go/galleta/memstore"
 	"github.com/galleta-go/galleta/store"
+	"github.com/galleta-go/galleta/store/storetest"
 )
 
 // change is what one request does to its session.
@@ -152,4 +158,75 @@ func TestOverlappingChanges(t *testing.T) {
 func cookieExpired(setCookie string) bool {
 	c, err := http.ParseSetCookie(setCookie)
 	return err == nil && c.MaxAge < 0
+}
+
+// optimisticStore is a memory store that also offers
+// store.OptimisticUpdater, counting how its updates went.
+type optimisticStore struct {
+	*memstore.Store
+	mu         sync.Mutex
+	seen       [][]byte
+	fast, slow int
+}
+
+func (o *optimisticStore) UpdateFrom(ctx context.Context, id string, seen store.Record, fn store.UpdateFunc) error {
+	o.mu.Lock()
+	o.seen = append(o.seen, seen.Data)
+	o.mu.Unlock()
+	return o.Store.Update(ctx, id, func(cur store.Record, found bool) (store.Record, bool, error) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if found && bytes.Equal(cur.Data, seen.Data) {
+			o.fast++
+			return fn(seen, true)
+		}
+		o.slow++
+		return fn(cur, found)
+	})
+}
+
+// The Manager hands an OptimisticUpdater the record it loaded, so a store
+// on a server can commit in one round trip when nobody else wrote; when
+// somebody did, the merge still holds.
+func TestCommitUsesOptimisticUpdate(t *testing.T) {
+	st := &optimisticStore{Store: memstore.New(memstore.Options{Now: storetest.NewClock(harnessStart).Now, SweepInterval: -1})}
+	defer st.Close()
+	stored := func(id string) []byte {
+		rec, err := st.Get(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.Data
+	}
+	loaded := make(chan struct{}, 2)
+	gate := make(chan struct{})
+	h := newHarness(t, galleta.Options{Store: st}, func(w http.ResponseWriter, r *http.Request) {
+		s := galleta.FromRequest(r)
+		if r.URL.Path == "/both" {
+			s.Keys()
+			loaded <- struct{}{}
+			<-gate
+		}
+		s.Incr("n", 1)
+	})
+	c := pair(t, h.do("POST", "/", ""), "sid")
+	first := stored(idOf(t, c))
+	h.do("POST", "/", c)
+	if st.fast != 1 || st.slow != 0 || len(st.seen) != 1 || !bytes.Equal(st.seen[0], first) {
+		t.Fatalf("one request: fast %d slow %d, seen %q; want one fast update from the loaded %q", st.fast, st.slow, st.seen, first)
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { h.do("POST", "/both", c) })
+	}
+	<-loaded
+	<-loaded
+	close(gate)
+	wg.Wait()
+	if st.fast != 2 || st.slow != 1 {
+		t.Fatalf("two overlapping requests: fast %d slow %d, want 2 and 1", st.fast, st.slow)
+	}
+	if data := stored(idOf(t, c)); !strings.Contains(string(data), `"n":4`) {
+		t.Fatalf("after 1+1+2 increments the store holds %s", data)
+	}
 }

@@ -11,11 +11,12 @@
 // The required interface is small; further abilities are separate interfaces
 // a caller finds by type assertion, in the way io.WriterTo extends io.Writer:
 //
-//	Updater  atomic read-modify-write (the Manager's no-lost-update guarantee)
-//	Lister   walk the live sessions (admin tools, migration)
-//	Counter  count the live sessions
-//	Reaper   delete expired sessions on demand
-//	Pinger   check that the store can serve reads and writes now (health)
+//	Updater            atomic read-modify-write (no lost updates)
+//	OptimisticUpdater  the same in one round trip when nothing changed
+//	Lister             walk the live sessions (admin tools, migration)
+//	Counter            count the live sessions
+//	Reaper             delete expired sessions on demand
+//	Pinger             check that the store can serve reads and writes now
 package store
 
 import (
@@ -124,6 +125,18 @@ type UpdateFunc func(cur Record, found bool) (next Record, write bool, err error
 // Get and Set, which is last-writer-wins.
 type Updater interface {
 	Update(ctx context.Context, id string, fn UpdateFunc) error
+}
+
+// OptimisticUpdater is implemented by stores where reading costs a round
+// trip to a server (Redis, PostgreSQL). The caller passes the record it last
+// read (or wrote) as seen; the store first calls fn with seen and writes the
+// result only if the stored record's Data still equals seen.Data, in one
+// round trip (a compare-and-swap). If it does not, or the record is gone,
+// the store proceeds as Update does: it calls fn again with the record
+// stored now (found false when there is none) and writes that result
+// atomically. The Manager uses it at commit, with the record it loaded.
+type OptimisticUpdater interface {
+	UpdateFrom(ctx context.Context, id string, seen Record, fn UpdateFunc) error
 }
 
 // Lister is implemented by stores that can walk their live sessions. fn is
