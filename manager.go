@@ -128,7 +128,7 @@ func New(o Options) (*Manager, error) {
 		return nil, err
 	}
 	if m.st == nil {
-		ms := memstore.New(memstore.Options{Now: m.now, Logger: m.log})
+		ms := memstore.New(memstore.Options{Now: m.now})
 		m.st, m.ownStore = ms, ms
 	}
 	m.updater, _ = m.st.(store.Updater)

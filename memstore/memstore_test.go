@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
@@ -18,11 +19,9 @@ import (
 	"github.com/galleta-go/galleta/store/storetest"
 )
 
-var discard = slog.New(slog.DiscardHandler)
-
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
-		s := memstore.New(memstore.Options{Now: now, SweepInterval: -1, Logger: discard})
+		s := memstore.New(memstore.Options{Now: now, SweepInterval: -1})
 		t.Cleanup(func() {
 			if msg := memstore.CheckInvariants(s); msg != "" {
 				t.Errorf("invariant: %s", msg)
@@ -34,7 +33,7 @@ func TestConformance(t *testing.T) {
 
 func TestConformanceWithLimit(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
-		return memstore.New(memstore.Options{Now: now, SweepInterval: -1, Logger: discard, MaxSessions: 100000})
+		return memstore.New(memstore.Options{Now: now, SweepInterval: -1, MaxSessions: 100000})
 	})
 }
 
@@ -45,9 +44,6 @@ func seqID(n int) string { return fmt.Sprintf("id-%08d", n) }
 
 func newStore(t *testing.T, o memstore.Options) *memstore.Store {
 	t.Helper()
-	if o.Logger == nil {
-		o.Logger = discard
-	}
 	if o.SweepInterval == 0 {
 		o.SweepInterval = -1
 	}
@@ -266,7 +262,7 @@ func TestSweepInjectedClock(t *testing.T) {
 
 func TestSweeperGoroutine(t *testing.T) {
 	clock := storetest.NewClock(time.Now())
-	s := memstore.New(memstore.Options{Now: clock.Now, SweepInterval: time.Millisecond, Logger: discard})
+	s := memstore.New(memstore.Options{Now: clock.Now, SweepInterval: time.Millisecond})
 	for i := range 100 {
 		if err := s.Set(ctx, seqID(i), store.Record{Data: []byte("x"), Expires: clock.Now().Add(time.Minute)}); err != nil {
 			t.Fatal(err)
@@ -299,7 +295,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	base := runtime.NumGoroutine()
 	var stores []*memstore.Store
 	for range 20 {
-		stores = append(stores, memstore.New(memstore.Options{Logger: discard, SweepInterval: time.Hour}))
+		stores = append(stores, memstore.New(memstore.Options{SweepInterval: time.Hour}))
 	}
 	// (No count check here: goroutines of earlier tests may still be
 	// exiting, so "base+20" is not reliable; SweeperDone is.)
@@ -331,7 +327,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	s := memstore.New(memstore.Options{Logger: discard})
+	s := memstore.New(memstore.Options{})
 	id := seqID(1)
 	exp := time.Now().Add(time.Hour)
 	if err := s.Set(ctx, id, store.Record{Data: []byte("x"), Expires: exp}); err != nil {
@@ -364,26 +360,33 @@ func TestClose(t *testing.T) {
 	check("Reap", err)
 }
 
-func TestLogsOnce(t *testing.T) {
+// TestNoLogs guards the library's silence: New, the store's methods, a sweep
+// and Close write nothing to the default logger (nor through it to the log
+// package). Whether sessions living in memory deserves a log line is the
+// program's call.
+func TestNoLogs(t *testing.T) {
 	var buf bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&buf, nil))
-	s := memstore.New(memstore.Options{Logger: logger})
-	exp := time.Now().Add(time.Hour)
-	for i := range 10 {
-		s.Set(ctx, seqID(i), store.Record{Data: []byte("x"), Expires: exp})
+	oldSlog, oldOut, oldFlags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() {
+		slog.SetDefault(oldSlog)
+		log.SetOutput(oldOut)
+		log.SetFlags(oldFlags)
+	})
+
+	clock := storetest.NewClock(time.Now())
+	s := memstore.New(memstore.Options{Now: clock.Now, MaxSessions: 5})
+	for i := range 10 { // half of them evicted
+		s.Set(ctx, seqID(i), store.Record{Data: []byte("x"), Expires: clock.Now().Add(time.Minute)})
 		s.Get(ctx, seqID(i))
 	}
+	clock.Advance(time.Hour)
 	memstore.Sweep(s)
 	s.Close()
 	s.Close()
-	out := buf.String()
-	if n := strings.Count(out, "\n"); n != 1 {
-		t.Fatalf("logged %d lines, want 1:\n%s", n, out)
-	}
-	for _, want := range []string{"level=INFO", "lost when the process exits", "not shared"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("log line %q lacks %q", out, want)
-		}
+	s.Get(ctx, seqID(1))
+	if buf.Len() != 0 {
+		t.Errorf("memstore logged:\n%s", buf.String())
 	}
 }
 
@@ -420,7 +423,7 @@ func measurePerSession(n int) float64 {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	s := memstore.New(memstore.Options{SweepInterval: -1, Logger: discard})
+	s := memstore.New(memstore.Options{SweepInterval: -1})
 	r := rand.New(rand.NewPCG(7, 7))
 	for i := range n {
 		for j := 0; j < len(id); j += 8 {
@@ -462,7 +465,7 @@ func BenchmarkMemoryPerSession(b *testing.B) {
 }
 
 func benchStore(b *testing.B, n int) (*memstore.Store, []string) {
-	s := memstore.New(memstore.Options{SweepInterval: -1, Logger: discard})
+	s := memstore.New(memstore.Options{SweepInterval: -1})
 	b.Cleanup(func() { s.Close() })
 	ids := make([]string, n)
 	exp := time.Now().Add(time.Hour)
@@ -521,7 +524,7 @@ func BenchmarkSetNew(b *testing.B) {
 	}
 	data := smallSession(1)
 	exp := time.Now().Add(time.Hour)
-	s := memstore.New(memstore.Options{SweepInterval: -1, Logger: discard})
+	s := memstore.New(memstore.Options{SweepInterval: -1})
 	defer s.Close()
 	b.ReportAllocs()
 	i := 0
