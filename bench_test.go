@@ -1,8 +1,6 @@
 package galleta_test
 
 import (
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -15,7 +13,7 @@ import (
 // memory store: load the session, change one value, save, respond. The same
 // request runs through scs in the bench/ module.
 func BenchmarkRequest(b *testing.B) {
-	st := memstore.New(memstore.Options{SweepInterval: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	st := memstore.New(memstore.Options{SweepInterval: -1})
 	defer st.Close()
 	m, err := galleta.New(galleta.Options{Secrets: []string{testSecret}, Store: st})
 	if err != nil {

@@ -3,7 +3,6 @@ package galleta_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -55,7 +54,7 @@ func newHarness(t *testing.T, o galleta.Options, handler http.HandlerFunc) *harn
 	h := &harness{t: t, clock: storetest.NewClock(harnessStart), logs: &syncBuffer{}}
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.Store == nil {
-		h.st = memstore.New(memstore.Options{Now: h.clock.Now, SweepInterval: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		h.st = memstore.New(memstore.Options{Now: h.clock.Now, SweepInterval: -1})
 		t.Cleanup(func() { h.st.Close() })
 		o.Store = h.st
 	}

@@ -5,8 +5,6 @@ package bench
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -50,7 +48,7 @@ func run(b *testing.B, h http.Handler) {
 func galletaHandler(b *testing.B) http.Handler { return galletaWith(b, galleta.Options{}) }
 
 func galletaWith(b *testing.B, o galleta.Options) http.Handler {
-	st := gmem.New(gmem.Options{SweepInterval: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	st := gmem.New(gmem.Options{SweepInterval: -1})
 	b.Cleanup(func() { st.Close() })
 	o.Secrets, o.Store = []string{secret}, st
 	m, err := galleta.New(o)

@@ -3,7 +3,6 @@ package memstore_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/galleta-go/galleta/memstore"
@@ -12,8 +11,7 @@ import (
 
 func ExampleNew() {
 	s := memstore.New(memstore.Options{
-		MaxSessions: 100_000,                       // evict the least recently used above this
-		Logger:      slog.New(slog.DiscardHandler), // New logs one Info line; drop it here
+		MaxSessions: 100_000, // evict the least recently used above this
 	})
 	defer s.Close() // stops the sweeper goroutine
 

@@ -8,8 +8,11 @@
 // single-process services whose users may log in again after a restart.
 //
 // The store implements store.Store, store.Updater, store.Lister,
-// store.Counter, store.Reaper and io.Closer. Call Close to stop the sweeper
-// goroutine.
+// store.Counter, store.Reaper, store.Pinger and io.Closer. Call Close to stop
+// the sweeper goroutine.
+//
+// The store does not log. A program that keeps its sessions here may want to
+// say so in its own startup log, since a restart logs every user out.
 //
 // # Layout
 //
@@ -34,7 +37,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,14 +68,10 @@ type Options struct {
 	// Now returns the current time; expiry is judged against it. Default
 	// time.Now.
 	Now func() time.Time
-
-	// Logger receives the one Info line New writes to say that sessions
-	// live only in this process. Default slog.Default().
-	Logger *slog.Logger
 }
 
-// DefaultSweepInterval is the SweepInterval used when Options leaves it zero.
-const DefaultSweepInterval = time.Minute
+// defaultSweepInterval is the SweepInterval used when Options leaves it zero.
+const defaultSweepInterval = time.Minute
 
 const (
 	maxShardBits = 6 // 64 shards
@@ -108,8 +106,7 @@ var (
 )
 
 // New returns a store configured by o and, unless o.SweepInterval is
-// negative, starts its sweeper goroutine. It logs one Info line saying that
-// the sessions are kept in process memory.
+// negative, starts its sweeper goroutine.
 func New(o Options) *Store {
 	bits := maxShardBits
 	if o.MaxSessions > 0 {
@@ -140,16 +137,9 @@ func New(o Options) *Store {
 			}
 		}
 	}
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.Default()
-	}
-	logger.Info("memstore: sessions are kept in this process's memory; they are lost when the process exits and are not shared with other processes",
-		"max_sessions", o.MaxSessions)
-
 	interval := o.SweepInterval
 	if interval == 0 {
-		interval = DefaultSweepInterval
+		interval = defaultSweepInterval
 	}
 	if interval < 0 {
 		close(s.done)

@@ -6,11 +6,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/galleta-go/galleta/memstore"
@@ -18,11 +21,9 @@ import (
 	"github.com/galleta-go/galleta/store/storetest"
 )
 
-var discard = slog.New(slog.DiscardHandler)
-
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
-		s := memstore.New(memstore.Options{Now: now, SweepInterval: -1, Logger: discard})
+		s := memstore.New(memstore.Options{Now: now, SweepInterval: -1})
 		t.Cleanup(func() {
 			if msg := memstore.CheckInvariants(s); msg != "" {
 				t.Errorf("invariant: %s", msg)
@@ -34,7 +35,7 @@ func TestConformance(t *testing.T) {
 
 func TestConformanceWithLimit(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
-		return memstore.New(memstore.Options{Now: now, SweepInterval: -1, Logger: discard, MaxSessions: 100000})
+		return memstore.New(memstore.Options{Now: now, SweepInterval: -1, MaxSessions: 100000})
 	})
 }
 
@@ -45,9 +46,6 @@ func seqID(n int) string { return fmt.Sprintf("id-%08d", n) }
 
 func newStore(t *testing.T, o memstore.Options) *memstore.Store {
 	t.Helper()
-	if o.Logger == nil {
-		o.Logger = discard
-	}
 	if o.SweepInterval == 0 {
 		o.SweepInterval = -1
 	}
@@ -264,126 +262,222 @@ func TestSweepInjectedClock(t *testing.T) {
 	}
 }
 
+// The sweeper tests run in a synctest bubble: the sweeper's ticker and the
+// store's default clock (time.Now) run on the bubble's fake time, which
+// moves only when every goroutine in the bubble is blocked, so the tests
+// neither sleep nor poll. A goroutine the store leaves running when the
+// test function returns makes synctest.Test fail with "deadlock: main
+// bubble goroutine has exited but blocked goroutines remain".
+
+// TestSweeperGoroutine checks that the sweeper deletes expired sessions
+// nobody reads, on its interval (the default, 1 minute) and not before,
+// until Close stops it.
 func TestSweeperGoroutine(t *testing.T) {
-	clock := storetest.NewClock(time.Now())
-	s := memstore.New(memstore.Options{Now: clock.Now, SweepInterval: time.Millisecond, Logger: discard})
-	for i := range 100 {
-		if err := s.Set(ctx, seqID(i), store.Record{Data: []byte("x"), Expires: clock.Now().Add(time.Minute)}); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		s := newSweeping(t, memstore.Options{}) // SweepInterval zero: 1 minute
+		start := time.Now()
+		for i := range 100 {
+			exp := start.Add(90 * time.Second)
+			if i%4 == 0 {
+				exp = start.Add(time.Hour)
+			}
+			if err := s.Set(t.Context(), seqID(i), store.Record{Data: []byte("x"), Expires: exp}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	clock.Advance(2 * time.Minute)
-	deadline := time.Now().Add(10 * time.Second)
-	for memstore.RawLen(s) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("sweeper left %d expired entries after 10s", memstore.RawLen(s))
+
+		// The sweep at 1m finds nothing expired; the 75 short sessions
+		// expire at 1m30s and are held until the next sweep.
+		time.Sleep(2*time.Minute - time.Millisecond)
+		synctest.Wait()
+		if n := memstore.RawLen(s); n != 100 {
+			t.Fatalf("entries at 1m59.999s = %d, want 100 (no sweep between ticks)", n)
 		}
 		time.Sleep(time.Millisecond)
-	}
-	select {
-	case <-memstore.SweeperDone(s):
-		t.Fatal("sweeper stopped before Close")
-	default:
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-memstore.SweeperDone(s):
-	default:
-		t.Fatal("Close returned before the sweeper stopped")
-	}
-}
+		synctest.Wait() // the sweep at 2m has run and the sweeper waits again
+		if n := memstore.RawLen(s); n != 25 {
+			t.Fatalf("entries after the sweep at 2m = %d, want 25", n)
+		}
+		if msg := memstore.CheckInvariants(s); msg != "" {
+			t.Error(msg)
+		}
 
-func TestCloseStopsGoroutines(t *testing.T) {
-	base := runtime.NumGoroutine()
-	var stores []*memstore.Store
-	for range 20 {
-		stores = append(stores, memstore.New(memstore.Options{Logger: discard, SweepInterval: time.Hour}))
-	}
-	// (No count check here: goroutines of earlier tests may still be
-	// exiting, so "base+20" is not reliable; SweeperDone is.)
-	for _, s := range stores {
 		select {
 		case <-memstore.SweeperDone(s):
-			t.Fatal("sweeper not running before Close")
+			t.Fatal("sweeper stopped before Close")
 		default:
 		}
-	}
-	for _, s := range stores {
-		s.Close()
+		closeWithin(t, s)
 		select {
 		case <-memstore.SweeperDone(s):
 		default:
 			t.Fatal("Close returned before the sweeper stopped")
 		}
-	}
-	// A sweeper that closed its done channel still has to return; allow it
-	// a moment, then require the count back at the baseline.
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines = %d after Close, want %d", runtime.NumGoroutine(), base)
-		}
-		runtime.Gosched()
-		time.Sleep(time.Millisecond)
-	}
+	})
 }
 
-func TestClose(t *testing.T) {
-	s := memstore.New(memstore.Options{Logger: discard})
-	id := seqID(1)
-	exp := time.Now().Add(time.Hour)
-	if err := s.Set(ctx, id, store.Record{Data: []byte("x"), Expires: exp}); err != nil {
-		t.Fatal(err)
-	}
-	for range 3 {
-		if err := s.Close(); err != nil {
+// TestNoSweeper checks that a negative SweepInterval starts no goroutine:
+// expired sessions stay until something reads or reaps them.
+func TestNoSweeper(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSweeping(t, memstore.Options{SweepInterval: -1})
+		select {
+		case <-memstore.SweeperDone(s):
+		default:
+			t.Fatal("SweepInterval -1: a sweeper is running")
+		}
+		if err := s.Set(t.Context(), seqID(1), store.Record{Data: []byte("x"), Expires: time.Now().Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(24 * time.Hour)
+		synctest.Wait()
+		if n := memstore.RawLen(s); n != 1 {
+			t.Errorf("entries after a day = %d, want 1 (nothing sweeps)", n)
+		}
+		closeWithin(t, s)
+	})
+}
+
+// newSweeping returns a store made inside t's synctest bubble, so its
+// sweeper runs on the bubble's fake time, and closes it (within a fake day)
+// when the test ends: a test that fails before its own Close then reports
+// its failure instead of the sweeper it left behind.
+func newSweeping(t *testing.T, o memstore.Options) *memstore.Store {
+	s := memstore.New(o)
+	t.Cleanup(func() { closeWithin(t, s) })
+	return s
+}
+
+// closeWithin calls s.Close and fails the test if it does not return within
+// a day of the bubble's fake time, so a Close that waits for a sweeper that
+// never stops fails instead of ticking fake time forever.
+func closeWithin(t *testing.T, s *memstore.Store) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
 			t.Fatalf("Close: %v", err)
 		}
+	case <-time.After(24 * time.Hour):
+		t.Fatal("Close did not return within a day of fake time: the sweeper did not stop")
 	}
-	check := func(method string, err error) {
-		t.Helper()
-		if !errors.Is(err, memstore.ErrClosed) || !strings.Contains(err.Error(), "closed") {
-			t.Errorf("%s after Close = %v, want ErrClosed", method, err)
-		}
-	}
-	_, err := s.Get(ctx, id)
-	check("Get", err)
-	check("Set", s.Set(ctx, id, store.Record{Data: []byte("x"), Expires: exp}))
-	check("Delete", s.Delete(ctx, id))
-	check("Touch", s.Touch(ctx, id, exp))
-	check("Update", s.Update(ctx, id, func(cur store.Record, found bool) (store.Record, bool, error) {
-		t.Error("fn called after Close")
-		return cur, false, nil
-	}))
-	check("List", s.List(ctx, func(string, store.Record) bool { return true }))
-	_, err = s.Count(ctx)
-	check("Count", err)
-	_, err = s.Reap(ctx)
-	check("Reap", err)
 }
 
-func TestLogsOnce(t *testing.T) {
+// TestCloseStopsGoroutines checks that each store's Close stops its own
+// sweeper and waits for it. That no sweeper outlives its Close is checked
+// by synctest.Test itself when the function returns.
+func TestCloseStopsGoroutines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var stores []*memstore.Store
+		for range 20 {
+			stores = append(stores, newSweeping(t, memstore.Options{SweepInterval: time.Hour}))
+		}
+		time.Sleep(3 * time.Hour) // a few ticks each
+		synctest.Wait()
+		for i, s := range stores {
+			select {
+			case <-memstore.SweeperDone(s):
+				t.Fatalf("store %d: sweeper not running before Close", i)
+			default:
+			}
+		}
+		for i, s := range stores {
+			closeWithin(t, s)
+			select {
+			case <-memstore.SweeperDone(s):
+			default:
+				t.Fatalf("store %d: Close returned before the sweeper stopped", i)
+			}
+			for _, later := range stores[i+1:] {
+				select {
+				case <-memstore.SweeperDone(later):
+					t.Fatalf("closing store %d stopped another store's sweeper", i)
+				default:
+				}
+			}
+		}
+	})
+}
+
+// TestClose checks that Close may be called many times, from several
+// goroutines at once, that every call returns nil once the sweeper has
+// stopped, and that every method then returns ErrClosed.
+func TestClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		s := newSweeping(t, memstore.Options{}) // with its sweeper
+		id := seqID(1)
+		exp := time.Now().Add(time.Hour)
+		if err := s.Set(ctx, id, store.Record{Data: []byte("x"), Expires: exp}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+				select {
+				case <-memstore.SweeperDone(s):
+				default:
+					t.Error("Close returned before the sweeper stopped")
+				}
+			})
+		}
+		wg.Wait()
+		closeWithin(t, s) // and once more after the others
+		check := func(method string, err error) {
+			t.Helper()
+			if !errors.Is(err, memstore.ErrClosed) || !strings.Contains(err.Error(), "closed") {
+				t.Errorf("%s after Close = %v, want ErrClosed", method, err)
+			}
+		}
+		_, err := s.Get(ctx, id)
+		check("Get", err)
+		check("Set", s.Set(ctx, id, store.Record{Data: []byte("x"), Expires: exp}))
+		check("Delete", s.Delete(ctx, id))
+		check("Touch", s.Touch(ctx, id, exp))
+		check("Update", s.Update(ctx, id, func(cur store.Record, found bool) (store.Record, bool, error) {
+			t.Error("fn called after Close")
+			return cur, false, nil
+		}))
+		check("List", s.List(ctx, func(string, store.Record) bool { return true }))
+		_, err = s.Count(ctx)
+		check("Count", err)
+		_, err = s.Reap(ctx)
+		check("Reap", err)
+	})
+}
+
+// TestNoLogs guards the library's silence: New, the store's methods, a sweep
+// and Close write nothing to the default logger (nor through it to the log
+// package). Whether sessions living in memory deserves a log line is the
+// program's call.
+func TestNoLogs(t *testing.T) {
 	var buf bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&buf, nil))
-	s := memstore.New(memstore.Options{Logger: logger})
-	exp := time.Now().Add(time.Hour)
-	for i := range 10 {
-		s.Set(ctx, seqID(i), store.Record{Data: []byte("x"), Expires: exp})
+	oldSlog, oldOut, oldFlags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() {
+		slog.SetDefault(oldSlog)
+		log.SetOutput(oldOut)
+		log.SetFlags(oldFlags)
+	})
+
+	clock := storetest.NewClock(time.Now())
+	s := memstore.New(memstore.Options{Now: clock.Now, MaxSessions: 5})
+	for i := range 10 { // half of them evicted
+		s.Set(ctx, seqID(i), store.Record{Data: []byte("x"), Expires: clock.Now().Add(time.Minute)})
 		s.Get(ctx, seqID(i))
 	}
+	clock.Advance(time.Hour)
 	memstore.Sweep(s)
 	s.Close()
 	s.Close()
-	out := buf.String()
-	if n := strings.Count(out, "\n"); n != 1 {
-		t.Fatalf("logged %d lines, want 1:\n%s", n, out)
-	}
-	for _, want := range []string{"level=INFO", "lost when the process exits", "not shared"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("log line %q lacks %q", out, want)
-		}
+	s.Get(ctx, seqID(1))
+	if buf.Len() != 0 {
+		t.Errorf("memstore logged:\n%s", buf.String())
 	}
 }
 
@@ -420,7 +514,7 @@ func measurePerSession(n int) float64 {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	s := memstore.New(memstore.Options{SweepInterval: -1, Logger: discard})
+	s := memstore.New(memstore.Options{SweepInterval: -1})
 	r := rand.New(rand.NewPCG(7, 7))
 	for i := range n {
 		for j := 0; j < len(id); j += 8 {
@@ -462,7 +556,7 @@ func BenchmarkMemoryPerSession(b *testing.B) {
 }
 
 func benchStore(b *testing.B, n int) (*memstore.Store, []string) {
-	s := memstore.New(memstore.Options{SweepInterval: -1, Logger: discard})
+	s := memstore.New(memstore.Options{SweepInterval: -1})
 	b.Cleanup(func() { s.Close() })
 	ids := make([]string, n)
 	exp := time.Now().Add(time.Hour)
@@ -521,7 +615,7 @@ func BenchmarkSetNew(b *testing.B) {
 	}
 	data := smallSession(1)
 	exp := time.Now().Add(time.Hour)
-	s := memstore.New(memstore.Options{SweepInterval: -1, Logger: discard})
+	s := memstore.New(memstore.Options{SweepInterval: -1})
 	defer s.Close()
 	b.ReportAllocs()
 	i := 0

@@ -69,7 +69,7 @@ func parseStore(v string) (storeSpec, error) {
 func openStore(spec storeSpec, idle time.Duration, log *slog.Logger, reap bool) (store.Store, func() error, error) {
 	switch spec.kind {
 	case "memory":
-		o := memstore.Options{Logger: log}
+		var o memstore.Options
 		if !reap {
 			o.SweepInterval = -1
 		}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"html"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -24,13 +25,11 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	flag.Parse()
-	if err := run(*addr); err != nil {
-		fmt.Fprintln(os.Stderr, "counter:", err)
-		os.Exit(1)
-	}
-}
+	// SIGINT or SIGTERM cancels ctx: run stops accepting, lets the requests
+	// in flight finish and returns.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 
-func run(addr string) error {
 	secret := os.Getenv("GALLETA_SECRET")
 	if secret == "" {
 		// A fresh secret each start: sessions (in memory anyway) end with
@@ -39,8 +38,29 @@ func run(addr string) error {
 		rand.Read(b)
 		secret = base64.RawURLEncoding.EncodeToString(b)
 	}
-	m, err := galleta.New(galleta.Options{Secrets: []string{secret}})
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "counter:", err)
+		os.Exit(1)
+	}
+	if err := run(ctx, ln, galleta.Options{Secrets: []string{secret}}); err != nil {
+		fmt.Fprintln(os.Stderr, "counter:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves the counter on ln until ctx is done, then stops accepting,
+// waits for the requests in flight (their sessions are saved before their
+// responses leave), closes the Manager and returns nil. o.Store nil means
+// the memory store; o.Logger nil means slog.Default().
+func run(ctx context.Context, ln net.Listener, o galleta.Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	m, err := galleta.New(o)
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	defer m.Close()
@@ -67,17 +87,19 @@ func run(addr string) error {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 
-	srv := &http.Server{Addr: addr, Handler: m.Middleware(mux), ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	srv := &http.Server{Handler: m.Middleware(mux), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	slog.Info("counter: listening", "url", "http://"+addr+"/")
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("counter: listening", "url", "http://"+ln.Addr().String()+"/")
+	if o.Store == nil {
+		log.Info("counter: sessions are kept in this process's memory; they end when it exits")
+	}
 	select {
 	case err := <-errc:
-		return err
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	log.Info("counter: shutting down; waiting for requests in flight")
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -148,11 +148,9 @@ func sameMS(a, b time.Time) bool {
 	return a.Truncate(time.Millisecond).Equal(b.Truncate(time.Millisecond))
 }
 
-var ctx = context.Background()
-
 func mustSet(t *testing.T, s store.Store, id string, rec store.Record) {
 	t.Helper()
-	if err := s.Set(ctx, id, rec); err != nil {
+	if err := s.Set(t.Context(), id, rec); err != nil {
 		t.Fatalf("Set(%q): %v", id, err)
 	}
 }
@@ -160,7 +158,7 @@ func mustSet(t *testing.T, s store.Store, id string, rec store.Record) {
 // wantRecord checks that Get(id) returns data and expires.
 func wantRecord(t *testing.T, s store.Store, id string, data []byte, expires time.Time) {
 	t.Helper()
-	got, err := s.Get(ctx, id)
+	got, err := s.Get(t.Context(), id)
 	if err != nil {
 		t.Fatalf("Get(%q): %v, want a record", id, err)
 	}
@@ -175,7 +173,7 @@ func wantRecord(t *testing.T, s store.Store, id string, data []byte, expires tim
 // wantNotFound checks that Get(id) returns store.ErrNotFound.
 func wantNotFound(t *testing.T, s store.Store, id string) {
 	t.Helper()
-	got, err := s.Get(ctx, id)
+	got, err := s.Get(t.Context(), id)
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get(%q) = %q, %v; want ErrNotFound", id, clip(got.Data), err)
 	}
@@ -212,6 +210,7 @@ func testSetReplaces(t *testing.T, h *harness) {
 }
 
 func testDelete(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	id, other := newID(t), newID(t)
 	mustSet(t, s, id, store.Record{Data: sessionData("a"), Expires: c.Now().Add(2 * time.Hour)})
@@ -229,6 +228,7 @@ func testDelete(t *testing.T, h *harness) {
 }
 
 func testTouch(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	id := newID(t)
 	data := sessionData("alice")
@@ -243,6 +243,7 @@ func testTouch(t *testing.T, h *harness) {
 }
 
 func testTouchMissing(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	id := newID(t)
 	if err := s.Touch(ctx, id, c.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
@@ -252,6 +253,7 @@ func testTouchMissing(t *testing.T, h *harness) {
 }
 
 func testExpiry(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	id, keep := newID(t), newID(t)
 	data := sessionData("short")
@@ -306,6 +308,7 @@ var invalidIDs = []string{
 }
 
 func testInvalidID(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	u, isUpdater := s.(store.Updater)
 	exp := c.Now().Add(time.Hour)
@@ -335,6 +338,7 @@ func testInvalidID(t *testing.T, h *harness) {
 }
 
 func testMaxLengthID(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	id := newID(t)
 	id += strings.Repeat("x", store.MaxIDLen-len(id))
@@ -376,6 +380,7 @@ func largeData(size int) []byte {
 }
 
 func testLargeValue(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	id := newID(t)
 	data := largeData(1 << 20)
@@ -393,6 +398,7 @@ func testLargeValue(t *testing.T, h *harness) {
 }
 
 func testRepeatedGet(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	id := newID(t)
 	data := sessionData("twice")
@@ -425,6 +431,7 @@ func testUpdate(t *testing.T, h *harness) {
 	exp := c.Now().Add(time.Hour)
 
 	t.Run("SeesCurrent", func(t *testing.T) {
+		ctx := t.Context()
 		id := newID(t)
 		mustSet(t, s, id, store.Record{Data: sessionData("cur"), Expires: exp})
 		calls := 0
@@ -441,6 +448,7 @@ func testUpdate(t *testing.T, h *harness) {
 		wantRecord(t, s, id, sessionData("cur"), exp)
 	})
 	t.Run("WriteReplaces", func(t *testing.T) {
+		ctx := t.Context()
 		id := newID(t)
 		mustSet(t, s, id, store.Record{Data: sessionData("old"), Expires: exp})
 		exp2 := exp.Add(time.Hour)
@@ -453,6 +461,7 @@ func testUpdate(t *testing.T, h *harness) {
 		wantRecord(t, s, id, sessionData("new"), exp2)
 	})
 	t.Run("NoWriteLeavesUnchanged", func(t *testing.T) {
+		ctx := t.Context()
 		id := newID(t)
 		mustSet(t, s, id, store.Record{Data: sessionData("keep"), Expires: exp})
 		err := u.Update(ctx, id, func(cur store.Record, found bool) (store.Record, bool, error) {
@@ -464,6 +473,7 @@ func testUpdate(t *testing.T, h *harness) {
 		wantRecord(t, s, id, sessionData("keep"), exp)
 	})
 	t.Run("ErrorAborts", func(t *testing.T) {
+		ctx := t.Context()
 		id := newID(t)
 		mustSet(t, s, id, store.Record{Data: sessionData("keep"), Expires: exp})
 		sentinel := errors.New("storetest: fn failed")
@@ -485,6 +495,7 @@ func testUpdate(t *testing.T, h *harness) {
 		wantNotFound(t, s, missing)
 	})
 	t.Run("MissingCreates", func(t *testing.T) {
+		ctx := t.Context()
 		id := newID(t)
 		err := u.Update(ctx, id, func(cur store.Record, found bool) (store.Record, bool, error) {
 			if found {
@@ -498,6 +509,7 @@ func testUpdate(t *testing.T, h *harness) {
 		wantRecord(t, s, id, sessionData("created"), exp)
 	})
 	t.Run("MissingNoWrite", func(t *testing.T) {
+		ctx := t.Context()
 		id := newID(t)
 		if err := u.Update(ctx, id, func(store.Record, bool) (store.Record, bool, error) {
 			return store.Record{}, false, nil
@@ -507,6 +519,7 @@ func testUpdate(t *testing.T, h *harness) {
 		wantNotFound(t, s, id)
 	})
 	t.Run("WriteExpiredDeletes", func(t *testing.T) {
+		ctx := t.Context()
 		id := newID(t)
 		mustSet(t, s, id, store.Record{Data: sessionData("old"), Expires: exp})
 		if err := u.Update(ctx, id, func(cur store.Record, found bool) (store.Record, bool, error) {
@@ -519,6 +532,7 @@ func testUpdate(t *testing.T, h *harness) {
 }
 
 func testNoResurrection(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	id := newID(t)
 	exp := c.Now().Add(time.Hour)
@@ -546,6 +560,7 @@ func testNoResurrection(t *testing.T, h *harness) {
 const goroutines = 64
 
 func testConcurrentOneID(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	u, isUpdater := s.(store.Updater)
 	id := newID(t)
@@ -607,6 +622,7 @@ func testConcurrentOneID(t *testing.T, h *harness) {
 }
 
 func testConcurrentCounter(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	u := updater(t, s)
 	id := newID(t)
@@ -653,6 +669,7 @@ func counterValue(data []byte) (int, error) {
 }
 
 func testConcurrentManyIDs(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	exp := c.Now().Add(time.Hour)
 	const iters = 50
@@ -691,6 +708,7 @@ func testConcurrentManyIDs(t *testing.T, h *harness) {
 // subtests: live ones expire in two hours, short ones in one minute, and
 // one more record is set and deleted. It returns the live and short ids.
 func populate(t *testing.T, s store.Store, c *Clock, nLive, nShort int) (live map[string][]byte, short []string) {
+	ctx := t.Context()
 	t.Helper()
 	live = make(map[string][]byte)
 	for i := range nLive {
@@ -712,6 +730,7 @@ func populate(t *testing.T, s store.Store, c *Clock, nLive, nShort int) (live ma
 }
 
 func testList(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	l, ok := s.(store.Lister)
 	if !ok {
@@ -769,7 +788,7 @@ func counter(t *testing.T, s store.Store) store.Counter {
 
 func count(t *testing.T, n store.Counter) int {
 	t.Helper()
-	got, err := n.Count(ctx)
+	got, err := n.Count(t.Context())
 	if err != nil {
 		t.Fatalf("Count: %v", err)
 	}
@@ -791,6 +810,7 @@ func testCount(t *testing.T, h *harness) {
 }
 
 func testReap(t *testing.T, h *harness) {
+	ctx := t.Context()
 	s, c := h.open(t)
 	r, ok := s.(store.Reaper)
 	if !ok {
@@ -826,7 +846,7 @@ func testCanceledContext(t *testing.T, h *harness) {
 	id := newID(t)
 	exp := c.Now().Add(time.Hour)
 	mustSet(t, s, id, store.Record{Data: sessionData("ctx"), Expires: exp})
-	cctx, cancel := context.WithCancel(context.Background())
+	cctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	check := func(method string, err error) {
 		t.Helper()
