@@ -39,13 +39,22 @@ type app struct {
 	log        *slog.Logger
 	metrics    *metrics
 	adminHash  [32]byte
+	now        func() time.Time
 }
 
+// newApp opens the store the configuration names and builds the app on it.
 func newApp(c serveConfig, secret string, log *slog.Logger) (*app, error) {
 	raw, closeStore, err := openStore(c.store, c.idle, log, true)
 	if err != nil {
 		return nil, err
 	}
+	return buildApp(c, secret, log, raw, closeStore, time.Now)
+}
+
+// buildApp builds the app on an open store, which it owns from then on
+// (closeStore runs at close, or here when building fails). now is the
+// clock of the app's own timing (tests inject one).
+func buildApp(c serveConfig, secret string, log *slog.Logger, raw store.Store, closeStore func() error, now func() time.Time) (*app, error) {
 	mt := newMetrics()
 	st := instrument(raw, mt)
 	m, err := galleta.New(galleta.Options{
@@ -85,7 +94,7 @@ func newApp(c serveConfig, secret string, log *slog.Logger) (*app, error) {
 		closeStore()
 		return nil, fmt.Errorf("parse templates: %w", err)
 	}
-	a := &app{cfg: c, secret: secret, m: m, st: st, closeStore: closeStore, tmpl: tmpl, log: log, metrics: mt}
+	a := &app{cfg: c, secret: secret, m: m, st: st, closeStore: closeStore, tmpl: tmpl, log: log, metrics: mt, now: now}
 	if c.adminPassword != "" {
 		a.adminHash = sha256.Sum256([]byte(c.adminPassword))
 	}

@@ -35,8 +35,9 @@ func testApp(t *testing.T, storeURL string, admin string) (*httptest.Server, *ap
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := serveConfig{store: spec, idle: time.Hour, absolute: 12 * time.Hour, cookieName: "sid", adminPassword: admin, logFormat: "text"}
-	a, err := newApp(c, "0123456789abcdef0123456789abcdef-test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c := testConfig(admin)
+	c.store = spec
+	a, err := newApp(c, testSecret, discardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +45,14 @@ func testApp(t *testing.T, storeURL string, admin string) (*httptest.Server, *ap
 	t.Cleanup(func() { srv.Close(); a.close() })
 	return srv, a, dir
 }
+
+const testSecret = "0123456789abcdef0123456789abcdef-test"
+
+func testConfig(admin string) serveConfig {
+	return serveConfig{store: storeSpec{kind: "memory"}, idle: time.Hour, absolute: 12 * time.Hour, cookieName: "sid", adminPassword: admin, logFormat: "text"}
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func client(t *testing.T) *http.Client {
 	jar, _ := cookiejar.New(nil)
