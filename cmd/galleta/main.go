@@ -17,7 +17,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/galleta-go/galleta/store"
 )
 
 // exitUsage is the exit code for bad flags, arguments or store URLs.
@@ -97,26 +100,53 @@ func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 // parse parses flags, also after positional arguments (`sessions show ID
 // --store X`), and turns a parse failure into a usage error (the flag
 // package already printed the usage). The positional arguments are then
-// fs.Args().
+// fs.Args(); everything after "--" is positional.
+//
+// An argument that starts with '-' but names no flag, and is long enough to
+// be a session id (minIDArg bytes of store.ValidID's alphabet), is a
+// positional argument: a random session id starts with '-' once in 64.
 func parse(fs *flag.FlagSet, args []string) error {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return usageError{err.Error()}
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
+	var flags, positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
 			break
 		}
-		if rest[0] == "--" {
-			positional = append(positional, rest[1:]...)
-			break
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, a)
+			continue
 		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a[1:], "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil && len(a) >= minIDArg && store.ValidID(a) {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		if f != nil && !hasValue && !isBoolFlag(f) && i+1 < len(args) {
+			flags = append(flags, args[i+1]) // the flag's value, whatever it looks like
+			i++
+		}
+	}
+	if err := fs.Parse(flags); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 { // not expected: each flag's value was taken above
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	return fs.Parse(append([]string{"--"}, positional...))
+}
+
+// minIDArg is the shortest argument starting with '-' that parse takes for
+// a session id rather than a flag: galleta's ids are 43 bytes,
+// express-session's 32.
+const minIDArg = 20
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/galleta-go/galleta"
+	"github.com/galleta-go/galleta/filestore"
+	"github.com/galleta-go/galleta/store"
 )
 
 // testApp starts the app on a test server with the file store in a temp
@@ -468,4 +470,62 @@ func TestSessionsAndMigrate(t *testing.T) {
 	}
 	_ = a
 	_ = galleta.ErrNoSession
+}
+
+// putSession writes a session record straight into a file store, as
+// another process (Node included) could.
+func putSession(t *testing.T, dir, id, data string) {
+	t.Helper()
+	st, err := filestore.New(filestore.Options{Dir: dir, ReapInterval: -1, Logger: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Set(context.Background(), id, store.Record{Data: []byte(data), Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const cookieJSON = `{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}`
+
+// sh runs the program in-process and returns its exit code, stdout and
+// stderr.
+func sh(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// A random session id starts with '-' once in 64: it is an argument, not
+// an unknown flag, wherever it stands.
+func TestSessionIDStartingWithDash(t *testing.T) {
+	dir := t.TempDir()
+	id := "-YdYbd" + strings.Repeat("x", 37)
+	putSession(t, dir, id, `{"cookie":`+cookieJSON+`,"user":"dee"}`)
+	st := "file:" + dir
+	for _, args := range [][]string{
+		{"sessions", "show", id, "--store", st},
+		{"sessions", "show", "--store", st, id},
+		{"sessions", "show", "--store=" + st, id, "--json"},
+		{"sessions", "show", "--store", st, "--", id},
+	} {
+		if code, out, errs := sh(args...); code != 0 || !strings.Contains(out, `"dee"`) {
+			t.Errorf("%q: exit %d\n%s%s", args, code, out, errs)
+		}
+	}
+	// Short unknown flags and ids too short to be a session's are still flags.
+	for _, args := range [][]string{
+		{"sessions", "show", "-nope", "--store", st},
+		{"sessions", "show", "-Ydy", "--store", st},
+	} {
+		if code, _, errs := sh(args...); code != 2 || !strings.Contains(errs, "flag provided but not defined") {
+			t.Errorf("%q: exit %d, %s", args, code, errs)
+		}
+	}
+	if code, out, errs := sh("sessions", "delete", id, "--store", st); code != 0 {
+		t.Fatalf("delete: %d %s%s", code, out, errs)
+	}
+	if code, out, _ := sh("sessions", "count", "--store", st); code != 0 || strings.TrimSpace(out) != "0" {
+		t.Fatalf("after delete: %d %s", code, out)
+	}
 }
