@@ -74,9 +74,10 @@ func (a *app) apiMe(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// POST /api/visits: adds one to visits; concurrent calls all count.
+// POST /api/visits: adds one to visits; concurrent calls all count, and
+// each answers the count its own increment stored.
 func (a *app) apiVisits(w http.ResponseWriter, r *http.Request) {
-	n, err := galleta.FromRequest(r).Incr("visits", 1)
+	n, err := a.countVisit(r)
 	if err != nil {
 		jsonError(w, http.StatusInternalServerError, err.Error())
 		return

@@ -245,9 +245,24 @@ func checkUser(u string) (status int, msg string) {
 	return 0, ""
 }
 
-func (a *app) home(w http.ResponseWriter, r *http.Request) {
+// countVisit adds one to the session's visits and saves at once, so the
+// count it returns is the stored one: the Incr result alone is this
+// request's view, which misses overlapping requests' increments. Save
+// leaves the session holding the merged, stored value.
+func (a *app) countVisit(r *http.Request) (int64, error) {
 	s := galleta.FromRequest(r)
-	n, err := s.Incr("visits", 1)
+	if _, err := s.Incr("visits", 1); err != nil {
+		return 0, err
+	}
+	if err := s.Save(r.Context()); err != nil {
+		return 0, err
+	}
+	n, _ := s.GetInt("visits")
+	return n, nil
+}
+
+func (a *app) home(w http.ResponseWriter, r *http.Request) {
+	n, err := a.countVisit(r)
 	if err != nil {
 		http.Error(w, "session: "+err.Error(), http.StatusInternalServerError)
 		return

@@ -86,15 +86,30 @@ func TestJSONAPI(t *testing.T) {
 	if code, m := call(t, c, "POST", srv.URL+"/api/login", `{"user":"ann"}`); code != 200 || m["user"] != "ann" {
 		t.Fatalf("login: %d %v", code, m)
 	}
+	// Each answer carries the count stored by its own request: 200
+	// concurrent calls see 1..200, each once.
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[int]int{}
 	for range 200 {
 		wg.Go(func() {
-			if code, _ := call(t, c, "POST", srv.URL+"/api/visits", ""); code != 200 {
+			code, m := call(t, c, "POST", srv.URL+"/api/visits", "")
+			if code != 200 {
 				t.Errorf("visits: %d", code)
+				return
 			}
+			n, _ := m["visits"].(float64)
+			mu.Lock()
+			seen[int(n)]++
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
+	for i := 1; i <= 200; i++ {
+		if seen[i] != 1 {
+			t.Errorf("%d of the 200 answers carry visits=%d, want 1 (%d distinct values)", seen[i], i, len(seen))
+		}
+	}
 	code, me := call(t, c, "GET", srv.URL+"/api/me", "")
 	if code != 200 || me["user"] != "ann" || me["visits"] != float64(200) {
 		t.Fatalf("after 200 concurrent visits: %d %v", code, me)
@@ -134,6 +149,42 @@ func TestJSONAPI(t *testing.T) {
 	}
 }
 
+// The home page shows the count its own request stored, as the API does.
+func TestHomeCounterIsTheStoredCount(t *testing.T) {
+	srv, _, _ := testApp(t, "", "")
+	c := client(t)
+	call(t, c, "POST", srv.URL+"/api/login", `{"user":"ann"}`)
+	re := regexp.MustCompile(`id="visits">(\d+)<`)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]int{}
+	for range 50 {
+		wg.Go(func() {
+			r, err := c.Get(srv.URL + "/")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			m := re.FindSubmatch(b)
+			if r.StatusCode != 200 || m == nil {
+				t.Errorf("home: %d", r.StatusCode)
+				return
+			}
+			mu.Lock()
+			seen[string(m[1])]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for i := 1; i <= 50; i++ {
+		if seen[fmt.Sprint(i)] != 1 {
+			t.Errorf("%d home pages show %d visits, want 1 (%d distinct values)", seen[fmt.Sprint(i)], i, len(seen))
+		}
+	}
+}
+
 func TestForeignCookieIsAFreshSession(t *testing.T) {
 	srv, _, _ := testApp(t, "", "")
 	for _, ck := range []string{
@@ -149,6 +200,9 @@ func TestForeignCookieIsAFreshSession(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || !strings.Contains(string(b), `id="visits">1<`) {
 			t.Errorf("cookie %q: %d", ck, resp.StatusCode)
+		}
+		if sc := resp.Header.Get("Set-Cookie"); !strings.HasPrefix(sc, "sid=s%3A") {
+			t.Errorf("cookie %q: the new session's cookie is not sent: Set-Cookie %q", ck, sc)
 		}
 	}
 }
