@@ -311,6 +311,41 @@ func TestCookieLab(t *testing.T) {
 	_ = a
 }
 
+// The lab's max age is 0 to 400 days (the longest browsers keep a cookie);
+// anything else is a clear 400, never a wrapped duration.
+func TestCookieLabMaxAge(t *testing.T) {
+	srv, _, _ := testApp(t, "", "")
+	c := client(t)
+	for _, tc := range []struct {
+		maxAge string
+		code   int
+		attr   string // in Set-Cookie when code is 303
+	}{
+		{"9223372037", 400, ""},
+		{"34560001", 400, ""},
+		{"-1", 400, ""},
+		{"1e3", 400, ""},
+		{"99999999999999999999999", 400, ""},
+		{"34560000", 303, "Max-Age=34560000"},
+		{"60", 303, "Max-Age=60"},
+		{"0", 303, ""},
+		{"", 303, ""},
+	} {
+		r, body := form(t, c, srv.URL+"/cookies", url.Values{"name": {"lab"}, "value": {"v"}, "max_age": {tc.maxAge}})
+		sc := r.Header.Get("Set-Cookie")
+		switch {
+		case r.StatusCode != tc.code:
+			t.Errorf("max age %q: %d, want %d (Set-Cookie %q)", tc.maxAge, r.StatusCode, tc.code, sc)
+		case tc.code == 400 && (!strings.Contains(body, "0 to 34560000") || sc != ""):
+			t.Errorf("max age %q: the 400 does not say the range, or sets a cookie (%q): %s", tc.maxAge, sc, body)
+		case tc.code == 303 && tc.attr != "" && !strings.Contains(sc, "; "+tc.attr+";"):
+			t.Errorf("max age %q: Set-Cookie %q lacks %s", tc.maxAge, sc, tc.attr)
+		case tc.code == 303 && tc.attr == "" && (strings.Contains(sc, "Max-Age") || strings.Contains(sc, "Expires")):
+			t.Errorf("max age %q: Set-Cookie %q is not a browser-session cookie", tc.maxAge, sc)
+		}
+	}
+}
+
 func TestHealthAndMetrics(t *testing.T) {
 	srv, _, _ := testApp(t, "", "")
 	c := client(t)
