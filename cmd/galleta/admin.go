@@ -29,6 +29,12 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusOK, "admin.html", page{Title: "Admin"})
 		return
 	}
+	a.renderAdmin(w, r, http.StatusOK, nil)
+}
+
+// renderAdmin shows the signed-in admin the live sessions, with errs above
+// them.
+func (a *app) renderAdmin(w http.ResponseWriter, r *http.Request, status int, errs []string) {
 	all, err := listSessions(r.Context(), a.st, a.cfg.idle)
 	if err != nil {
 		http.Error(w, "list sessions: "+err.Error(), http.StatusServiceUnavailable)
@@ -40,7 +46,7 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 		rows[i] = adminRow{sessionInfo: s, Short: s.Suffix(), Handle: a.handle(s.ID), Mine: s.ID == mine}
 		rows[i].ID = "" // the page never carries ids
 	}
-	a.render(w, r, http.StatusOK, "admin.html", page{Title: "Admin", Data: map[string]any{"Sessions": rows, "Count": len(rows)}})
+	a.render(w, r, status, "admin.html", page{Title: "Admin", Errors: errs, Data: map[string]any{"Sessions": rows, "Count": len(rows)}})
 }
 
 func (a *app) adminLogin(w http.ResponseWriter, r *http.Request) {
@@ -112,6 +118,10 @@ func (a *app) adminRevokeUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u = strings.TrimSpace(u)
+	if u == "" {
+		a.renderAdmin(w, r, http.StatusBadRequest, []string{"Enter the user name whose sessions to revoke (anonymous sessions have none: revoke them one by one)."})
+		return
+	}
 	n, err := revokeUser(r.Context(), a.st, u, a.cfg.idle)
 	if err != nil {
 		http.Error(w, "revoke: "+err.Error(), http.StatusServiceUnavailable)

@@ -618,3 +618,30 @@ func TestSessionIDStartingWithDash(t *testing.T) {
 		t.Fatalf("after delete: %d %s", code, out)
 	}
 }
+
+// An empty or blank user name names nobody: it must not revoke every
+// anonymous session.
+func TestRevokeUserNeedsAName(t *testing.T) {
+	dir := t.TempDir()
+	st := "file:" + filepath.Join(dir, "s")
+	srv, _, _ := testApp(t, st, "pw")
+	anon := client(t)
+	call(t, anon, "POST", srv.URL+"/api/visits", "") // an anonymous stored session
+	for _, name := range []string{"", "  ", "\t"} {
+		code, out, errs := sh("sessions", "revoke-user", name, "--store", st)
+		if code != 2 || !strings.Contains(errs, "user name") || strings.Contains(errs, "\n\n") {
+			t.Errorf("revoke-user %q: exit %d, want 2 and a usage error naming the user name\n%s%s", name, code, out, errs)
+		}
+	}
+	admin := client(t)
+	form(t, admin, srv.URL+"/admin/login", url.Values{"password": {"pw"}})
+	for _, name := range []string{"", "   "} {
+		r, body := form(t, admin, srv.URL+"/admin/revoke-user", url.Values{"user": {name}})
+		if r.StatusCode != 400 || !strings.Contains(body, "Enter the user name") {
+			t.Errorf("admin revoke-user %q: %d, want 400 with a message", name, r.StatusCode)
+		}
+	}
+	if code, out, _ := sh("sessions", "count", "--store", st); code != 0 || strings.TrimSpace(out) != "2" {
+		t.Fatalf("sessions left: %q, want 2 (the anonymous one and the admin's)", out)
+	}
+}

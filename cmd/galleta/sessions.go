@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -68,15 +69,18 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if spec.kind == "memory" {
 		return usagef("a memory store lives inside its server process; `galleta sessions` needs a store it can open, such as file:DIR")
 	}
+	arg := fs.Arg(0)
+	if (cmd == "show" || cmd == "delete") && !store.ValidID(arg) {
+		return usagef("%q is not a session id (1-%d characters of A-Z a-z 0-9 _ -)", arg, store.MaxIDLen)
+	}
+	if cmd == "revoke-user" && strings.TrimSpace(arg) == "" {
+		return usagef("revoke-user needs a user name; an empty one would name every anonymous session")
+	}
 	st, closeStore, err := openStore(spec, idle, newLogger("text", stderr), false)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	arg := fs.Arg(0)
-	if (cmd == "show" || cmd == "delete") && !store.ValidID(arg) {
-		return usagef("%q is not a session id (1-%d characters of A-Z a-z 0-9 _ -)", arg, store.MaxIDLen)
-	}
 	switch cmd {
 	case "list":
 		all, err := listSessions(ctx, st, idle)
