@@ -131,9 +131,10 @@ func (a *app) adminRevokeUser(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }
 
+// orAnon names a user in a message, escaped (see visible).
 func orAnon(u string) string {
 	if u == "" {
 		return "an anonymous visitor"
 	}
-	return u
+	return visible(u)
 }

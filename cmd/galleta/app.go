@@ -72,6 +72,7 @@ func buildApp(c serveConfig, secret string, log *slog.Logger, raw store.Store, c
 		return nil, err
 	}
 	tmpl, err := template.New("").Funcs(template.FuncMap{
+		"visible": visible,
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "never"
@@ -187,7 +188,7 @@ func (a *app) logRequests(next http.Handler) http.Handler {
 		}
 		d := time.Since(start)
 		a.metrics.request(sw.status, d)
-		a.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes, "latency", d.Round(time.Microsecond).String())
+		a.log.Info("request", "method", r.Method, "path", visible(r.URL.Path), "status", sw.status, "bytes", sw.bytes, "latency", d.Round(time.Microsecond).String())
 	})
 }
 
@@ -204,6 +205,7 @@ type page struct {
 func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	s := galleta.FromRequest(r)
 	p.User, _ = s.GetString("user")
+	p.User = visible(p.User) // stored by anyone (a Node app too)
 	p.Admin, _ = s.GetBool("admin")
 	p.Flashes = append(p.Flashes, s.Flashes("info")...)
 	var buf strings.Builder
@@ -231,7 +233,8 @@ func formValue(w http.ResponseWriter, r *http.Request, key string) (string, bool
 	return r.PostForm.Get(key), true
 }
 
-// checkUser validates a user name: 1-64 bytes of printable UTF-8.
+// checkUser validates a user name: 1-64 bytes of UTF-8 without control,
+// bidi or other invisible format characters (see invisible).
 func checkUser(u string) (status int, msg string) {
 	u = strings.TrimSpace(u)
 	switch {
@@ -239,8 +242,8 @@ func checkUser(u string) (status int, msg string) {
 		return http.StatusBadRequest, "enter a user name"
 	case len(u) > maxUserLen:
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("a user name is at most %d bytes", maxUserLen)
-	case !utf8.ValidString(u) || strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return http.StatusBadRequest, "a user name must be printable text"
+	case !utf8.ValidString(u) || strings.ContainsFunc(u, invisible):
+		return http.StatusBadRequest, "a user name must be printable text: no control characters, bidi controls or other invisible characters"
 	}
 	return 0, ""
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/filestore"
+	"github.com/galleta-go/galleta/memstore"
 	"github.com/galleta-go/galleta/store"
 )
 
@@ -644,4 +645,57 @@ func TestRevokeUserNeedsAName(t *testing.T) {
 	if code, out, _ := sh("sessions", "count", "--store", st); code != 0 || strings.TrimSpace(out) != "2" {
 		t.Fatalf("sessions left: %q, want 2 (the anonymous one and the admin's)", out)
 	}
+}
+
+// testAppOn starts the app on a store the test made (a fake, usually), with
+// the app's clock (nil: time.Now) and log given by the test. The app closes
+// the store.
+func testAppOn(t *testing.T, st store.Store, now func() time.Time, admin string, log *slog.Logger) (*httptest.Server, *app) {
+	t.Helper()
+	closeStore := func() error { return nil }
+	if c, ok := st.(interface{ Close() error }); ok {
+		closeStore = c.Close
+	}
+	if now == nil {
+		now = time.Now
+	}
+	a, err := buildApp(testConfig(admin), testSecret, log, st, closeStore, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.handler())
+	t.Cleanup(func() { srv.Close(); a.close() })
+	return srv, a
+}
+
+func newMemStore() *memstore.Store { return memstore.New(memstore.Options{SweepInterval: -1}) }
+
+// logBuffer is a log that tests read back.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func slogJSON(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
+
+func readAll(t *testing.T, r *http.Response) string {
+	t.Helper()
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -93,10 +93,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SESSION\tUSER\tCREATED\tEXPIRES\tSIZE")
 		for _, s := range all {
-			user := s.User
-			if user == "" {
-				user = "-"
-			}
+			user := orDash(visible(s.User))
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", s.Suffix(), user, stamp(s.Created), stamp(s.Expires), s.Size)
 		}
 		tw.Flush()
@@ -113,12 +110,14 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return printJSON(stdout, map[string]any{"info": describe(arg, rec, idle), "data": json.RawMessage(rec.Data)})
 		}
 		var pretty bytes.Buffer
-		if json.Indent(&pretty, rec.Data, "", "  ") != nil {
-			pretty.Reset()
-			pretty.Write(rec.Data)
+		text := ""
+		if json.Indent(&pretty, rec.Data, "", "  ") == nil {
+			text = string(escapeJSON(bytes.TrimSpace(pretty.Bytes())))
+		} else {
+			text = visible(string(rec.Data))
 		}
 		info := describe(arg, rec, idle)
-		fmt.Fprintf(stdout, "session %s  user %s  expires %s  %d bytes\n%s\n", info.Suffix(), orDash(info.User), stamp(info.Expires), info.Size, pretty.String())
+		fmt.Fprintf(stdout, "session %s  user %s  expires %s  %d bytes\n%s\n", info.Suffix(), orDash(visible(info.User)), stamp(info.Expires), info.Size, text)
 	case "delete":
 		if err := st.Delete(ctx, arg); err != nil {
 			return err
@@ -132,7 +131,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if *asJSON {
 			return printJSON(stdout, map[string]int{"revoked": n})
 		}
-		fmt.Fprintf(stdout, "revoked %d session(s) of %s\n", n, arg)
+		fmt.Fprintf(stdout, "revoked %d session(s) of %s\n", n, visible(arg))
 	case "gc":
 		r, ok := st.(store.Reaper)
 		if !ok {
@@ -163,10 +162,15 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
+// printJSON writes v as indented JSON, with the characters a terminal
+// would act on escaped (see escapeJSON).
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(escapeJSON(b), '\n'))
+	return err
 }
 
 func stamp(t time.Time) string {
