@@ -37,7 +37,7 @@ func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 func (a *app) renderAdmin(w http.ResponseWriter, r *http.Request, status int, errs []string) {
 	all, err := listSessions(r.Context(), a.st, a.cfg.idle)
 	if err != nil {
-		http.Error(w, "list sessions: "+err.Error(), http.StatusServiceUnavailable)
+		a.storeFailed(w, r, "list sessions", err)
 		return
 	}
 	mine := galleta.FromRequest(r).ID()
@@ -64,7 +64,7 @@ func (a *app) adminLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s := galleta.FromRequest(r)
 	if err := s.Regenerate(r.Context()); err != nil {
-		http.Error(w, "session: "+err.Error(), http.StatusServiceUnavailable)
+		a.storeFailed(w, r, "admin sign-in", err)
 		return
 	}
 	s.Set("admin", true)
@@ -92,7 +92,7 @@ func (a *app) adminRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	all, err := listSessions(r.Context(), a.st, a.cfg.idle)
 	if err != nil {
-		http.Error(w, "list sessions: "+err.Error(), http.StatusServiceUnavailable)
+		a.storeFailed(w, r, "list sessions", err)
 		return
 	}
 	s := galleta.FromRequest(r)
@@ -101,7 +101,7 @@ func (a *app) adminRevoke(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if err := a.st.Delete(r.Context(), info.ID); err != nil {
-			http.Error(w, "revoke: "+err.Error(), http.StatusServiceUnavailable)
+			a.storeFailed(w, r, "revoke a session", scrub(err, info.ID))
 			return
 		}
 		s.AddFlash("info", fmt.Sprintf("Revoked session %s of %s.", info.Suffix(), orAnon(info.User)))
@@ -124,7 +124,7 @@ func (a *app) adminRevokeUser(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := revokeUser(r.Context(), a.st, u, a.cfg.idle)
 	if err != nil {
-		http.Error(w, "revoke: "+err.Error(), http.StatusServiceUnavailable)
+		a.storeFailed(w, r, "revoke the sessions of a user", err)
 		return
 	}
 	galleta.FromRequest(r).AddFlash("info", fmt.Sprintf("Revoked %d session(s) of %s.", n, orAnon(u)))

@@ -219,6 +219,42 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name st
 	w.Write([]byte(buf.String()))
 }
 
+// storeFailed answers a request whose store call failed: the error (which
+// may name a file or hold a raw driver message) goes to the log, the
+// client gets a fixed text, 503 with Retry-After when the store is
+// unavailable, else 500. Errors from the Manager never hold a session id;
+// callers that have one in hand pass it through scrub first.
+func (a *app) storeFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
+	a.log.Error("galleta: "+what, "path", visible(r.URL.Path), "err", err)
+	status, msg := http.StatusInternalServerError, "The session store failed; the details are in the server's log."
+	if galleta.IsUnavailable(err) {
+		status, msg = http.StatusServiceUnavailable, "The session store is not answering; try again in a moment."
+		w.Header().Set("Retry-After", "5")
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		jsonError(w, status, msg)
+		return
+	}
+	http.Error(w, msg, status)
+}
+
+// scrub hides a session id in an error's text (a store may name a file
+// after the id), keeping the chain for errors.Is.
+func scrub(err error, id string) error {
+	if err == nil || id == "" || !strings.Contains(err.Error(), id) {
+		return err
+	}
+	return scrubbed{err, strings.ReplaceAll(err.Error(), id, "<session-id>")}
+}
+
+type scrubbed struct {
+	err error
+	msg string
+}
+
+func (s scrubbed) Error() string { return s.msg }
+func (s scrubbed) Unwrap() error { return s.err }
+
 // formValue reads a form field, reporting a body over the cap as 413.
 func formValue(w http.ResponseWriter, r *http.Request, key string) (string, bool) {
 	if err := r.ParseForm(); err != nil {
@@ -226,7 +262,7 @@ func formValue(w http.ResponseWriter, r *http.Request, key string) (string, bool
 		if errors.As(err, &mbe) {
 			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 		} else {
-			http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+			http.Error(w, "the form could not be read", http.StatusBadRequest)
 		}
 		return "", false
 	}
@@ -267,7 +303,7 @@ func (a *app) countVisit(r *http.Request) (int64, error) {
 func (a *app) home(w http.ResponseWriter, r *http.Request) {
 	n, err := a.countVisit(r)
 	if err != nil {
-		http.Error(w, "session: "+err.Error(), http.StatusInternalServerError)
+		a.storeFailed(w, r, "count a visit", err)
 		return
 	}
 	a.render(w, r, http.StatusOK, "home.html", page{Title: "Home", Data: map[string]any{"Visits": n}})
@@ -287,7 +323,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.signIn(r, strings.TrimSpace(u)); err != nil {
-		http.Error(w, "could not sign in: "+err.Error(), http.StatusServiceUnavailable)
+		a.storeFailed(w, r, "sign in", err)
 		return
 	}
 	galleta.FromRequest(r).AddFlash("info", "Signed in as "+strings.TrimSpace(u)+".")
@@ -306,7 +342,7 @@ func (a *app) signIn(r *http.Request, user string) error {
 
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	if err := galleta.FromRequest(r).Destroy(r.Context()); err != nil {
-		http.Error(w, "could not sign out: "+err.Error(), http.StatusServiceUnavailable)
+		a.storeFailed(w, r, "sign out", err)
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)

@@ -104,7 +104,7 @@ func revokeUser(ctx context.Context, st store.Store, name string, idle time.Dura
 			continue
 		}
 		if err := st.Delete(ctx, s.ID); err != nil {
-			return n, fmt.Errorf("delete a session of %q: %w", name, err)
+			return n, fmt.Errorf("delete a session of %q (%d deleted before): %w", visible(name), n, scrub(err, s.ID))
 		}
 		n++
 	}
