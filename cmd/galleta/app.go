@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -40,6 +42,7 @@ type app struct {
 	metrics    *metrics
 	adminHash  [32]byte
 	now        func() time.Time
+	health     health
 }
 
 // newApp opens the store the configuration names and builds the app on it.
@@ -367,18 +370,58 @@ func (a *app) profile(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
+// healthTTL is how long one health check answers /healthz: a ping of the
+// file store writes and syncs a probe file, and /healthz needs no login.
+const healthTTL = time.Second
+
+// health is the last health check; its mutex is held while one runs, so
+// checks run one at a time and the waiters reuse its result.
+type health struct {
+	mu  sync.Mutex
+	at  time.Time
+	err error
+	ok  bool // a check has run
+}
+
+// healthz answers 200 when the store can serve reads and writes now: a
+// store with Ping proves a write would succeed; others are asked for a
+// missing id. Failures are 503 with a fixed body; the detail is logged.
 func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	_, err := a.st.inner.Get(ctx, "healthz-probe")
+	err := a.checkHealth(r.Context())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "store %s: not answering: %v\n", a.cfg.store, err)
+		io.WriteString(w, "unhealthy: the session store is not answering\n")
 		return
 	}
-	fmt.Fprintf(w, "ok: store %s answers\n", a.cfg.store)
+	io.WriteString(w, "ok\n")
+}
+
+// checkHealth runs a check, or reuses one younger than healthTTL.
+func (a *app) checkHealth(ctx context.Context) error {
+	h := &a.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := a.now()
+	if h.ok && !now.Before(h.at) && now.Sub(h.at) < healthTTL {
+		return h.err
+	}
+	// The check outlives a client that hangs up: its result serves others.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	var err error
+	if p, ok := a.st.inner.(store.Pinger); ok {
+		err = p.Ping(ctx)
+	} else if _, err = a.st.inner.Get(ctx, "healthz-probe"); errors.Is(err, store.ErrNotFound) {
+		err = nil
+	}
+	if err != nil {
+		a.log.Error("galleta: health check failed", "store", a.cfg.store.String(), "err", err)
+	}
+	h.at, h.err, h.ok = now, err, true
+	return err
 }
 
 // adminOK reports whether the password matches, in constant time.
