@@ -375,13 +375,13 @@ func freeAddr(t *testing.T) string {
 }
 
 // serveInProcess runs `galleta serve` as run() would and returns a stop
-// func that cancels it (as SIGTERM does) and returns the exit code.
-func serveInProcess(t *testing.T, args ...string) (stop func() int, logs *bytes.Buffer) {
+// func that cancels it (as SIGTERM does) and returns the exit code. The
+// log may be read while the server writes to it.
+func serveInProcess(t *testing.T, args ...string) (stop func() int, logs *logBuffer) {
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &bytes.Buffer{}
-	var mu sync.Mutex
+	logs = &logBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, append([]string{"serve"}, args...), io.Discard, lockedWriter{&mu, logs}) }()
+	go func() { done <- run(ctx, append([]string{"serve"}, args...), io.Discard, logs) }()
 	return func() int {
 		cancel()
 		select {
@@ -392,17 +392,6 @@ func serveInProcess(t *testing.T, args ...string) (stop func() int, logs *bytes.
 			return -1
 		}
 	}, logs
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func waitUp(t *testing.T, addr string) {
