@@ -43,6 +43,7 @@ type app struct {
 	adminHash  [32]byte
 	now        func() time.Time
 	health     health
+	live       *liveCount // nil when the store cannot count
 }
 
 // newApp opens the store the configuration names and builds the app on it.
@@ -102,10 +103,23 @@ func buildApp(c serveConfig, secret string, log *slog.Logger, raw store.Store, c
 	if c.adminPassword != "" {
 		a.adminHash = sha256.Sum256([]byte(c.adminPassword))
 	}
+	if counter, ok := raw.(store.Counter); ok {
+		a.live = newLiveCount(counter, now, liveEvery, log)
+	}
 	return a, nil
 }
 
+// waitLiveCount waits for a count of live sessions under way (tests).
+func (a *app) waitLiveCount() {
+	if a.live != nil {
+		a.live.wait()
+	}
+}
+
 func (a *app) close() {
+	if a.live != nil {
+		a.live.close()
+	}
 	a.m.Close()
 	if err := a.closeStore(); err != nil {
 		a.log.Error("galleta: close store", "err", err)

@@ -348,7 +348,8 @@ func TestCookieLabMaxAge(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
-	srv, _, _ := testApp(t, "", "")
+	srv, a, _ := testApp(t, "", "")
+	a.waitLiveCount() // the count at start: 0, kept for liveEvery
 	c := client(t)
 	call(t, c, "POST", srv.URL+"/api/visits", "")
 	call(t, c, "GET", srv.URL+"/api/me", "")
@@ -358,7 +359,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	r, _ = http.Get(srv.URL + "/metrics")
 	b, _ := io.ReadAll(r.Body)
-	for _, want := range []string{`galleta_http_requests_total{code="200"}`, `galleta_store_operations_total{op="save"} 1`, `galleta_store_operations_total{op="load"} 1`, "galleta_sessions_live 1", `galleta_store_latency_seconds_bucket{op="load",le="+Inf"} 1`} {
+	for _, want := range []string{`galleta_http_requests_total{code="200"}`, `galleta_store_operations_total{op="save"} 1`, `galleta_store_operations_total{op="load"} 1`, "galleta_sessions_live 0\n", "galleta_sessions_live_age_seconds ", `galleta_store_latency_seconds_bucket{op="load",le="+Inf"} 1`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %s:\n%s", want, b)
 		}
