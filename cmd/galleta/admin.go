@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/galleta-go/galleta"
 )
@@ -58,10 +60,24 @@ func (a *app) adminLogin(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusForbidden, "admin.html", page{Title: "Admin", Errors: []string{"The admin page is off."}})
 		return
 	}
-	if !a.adminOK(pw) {
-		a.render(w, r, http.StatusUnauthorized, "admin.html", page{Title: "Admin", Errors: []string{"Wrong password."}})
+	client := clientKey(r, a.cfg.trustProxy)
+	if wait := a.throttle.begin(client); wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		a.render(w, r, http.StatusTooManyRequests, "admin.html", page{Title: "Admin", Errors: []string{fmt.Sprintf("Too many wrong passwords from your address: try again in %s.", time.Duration(secs)*time.Second)}})
 		return
 	}
+	if !a.adminOK(pw) {
+		msg := "Wrong password."
+		if ban := a.throttle.failed(client); ban > 0 {
+			ban = ban.Round(time.Second)
+			a.log.Warn("galleta: wrong admin password; the client must wait before its next try", "client", client, "wait", ban.String())
+			msg += fmt.Sprintf(" The next try from your address is possible in %s.", ban)
+		}
+		a.render(w, r, http.StatusUnauthorized, "admin.html", page{Title: "Admin", Errors: []string{msg}})
+		return
+	}
+	a.throttle.succeeded(client)
 	s := galleta.FromRequest(r)
 	if err := s.Regenerate(r.Context()); err != nil {
 		a.storeFailed(w, r, "admin sign-in", err)

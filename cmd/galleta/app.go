@@ -44,6 +44,7 @@ type app struct {
 	now        func() time.Time
 	health     health
 	live       *liveCount // nil when the store cannot count
+	throttle   *throttle  // admin sign-in
 }
 
 // newApp opens the store the configuration names and builds the app on it.
@@ -99,7 +100,7 @@ func buildApp(c serveConfig, secret string, log *slog.Logger, raw store.Store, c
 		closeStore()
 		return nil, fmt.Errorf("parse templates: %w", err)
 	}
-	a := &app{cfg: c, secret: secret, m: m, st: st, closeStore: closeStore, tmpl: tmpl, log: log, metrics: mt, now: now}
+	a := &app{cfg: c, secret: secret, m: m, st: st, closeStore: closeStore, tmpl: tmpl, log: log, metrics: mt, now: now, throttle: newThrottle(now)}
 	if c.adminPassword != "" {
 		a.adminHash = sha256.Sum256([]byte(c.adminPassword))
 	}
