@@ -50,7 +50,9 @@ func main() {
 	os.Exit(code)
 }
 
-// run is main without the process: it returns the exit code.
+// run is main without the process: it returns the exit code. A usage
+// error is one line on stderr that says where the help is; help goes to
+// stdout.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, topUsage)
@@ -68,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, topUsage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "galleta: unknown command %q\n\n%s", args[0], topUsage)
+		fmt.Fprintf(stderr, "galleta: unknown command %q; see galleta --help\n", args[0])
 		return exitUsage
 	}
 	switch {
@@ -77,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, new(usageError)):
-		fmt.Fprintf(stderr, "galleta: %v\n", err)
+		fmt.Fprintf(stderr, "galleta: %v; see galleta %s --help\n", err, args[0])
 		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "galleta: %v\n", err)
@@ -85,27 +87,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// newFlagSet makes a flag set that reports errors as usage errors instead
-// of exiting.
-func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
+// flagSet is a command's flags and its help text. The flag package prints
+// nothing: parse returns errors for run to print in one line, and -h or
+// --help prints the help (the text, then every flag) on stdout.
+type flagSet struct {
+	*flag.FlagSet
+	usage  string
+	stdout io.Writer
+}
+
+func newFlagSet(name, usage string, stdout io.Writer) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
-	return fs
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flagSet{FlagSet: fs, usage: usage, stdout: stdout}
+}
+
+// help prints the usage text and every flag on stdout.
+func (fs *flagSet) help() {
+	fmt.Fprint(fs.stdout, fs.usage)
+	fs.SetOutput(fs.stdout)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 // parse parses flags, also after positional arguments (`sessions show ID
-// --store X`), and turns a parse failure into a usage error (the flag
-// package already printed the usage). The positional arguments are then
-// fs.Args(); everything after "--" is positional.
+// --store X`), and turns a parse failure into a usage error; -h and --help
+// print the help and return flag.ErrHelp. The positional arguments are
+// then fs.Args(); everything after "--" is positional.
 //
 // An argument that starts with '-' but names no flag, and is long enough to
 // be a session id (minIDArg bytes of store.ValidID's alphabet), is a
 // positional argument: a random session id starts with '-' once in 64.
-func parse(fs *flag.FlagSet, args []string) error {
+func parse(fs *flagSet, args []string) error {
 	var flags, positional []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -131,6 +145,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 	}
 	if err := fs.Parse(flags); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.help()
 			return err
 		}
 		return usageError{err.Error()}

@@ -466,6 +466,11 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve", "--log-format", "xml"}, 2, "want text or json"},
 		{[]string{"serve", "--addr", busy.Addr().String(), "--store", "file:" + filepath.Join(dir, "s")}, 1, "address already in use"},
 		{[]string{"sessions"}, 2, "needs a command"},
+		{[]string{"sessions", "bogus"}, 2, "unknown sessions command"},
+		{[]string{"sessions", "list", "--nope"}, 2, "flag provided but not defined"},
+		{[]string{"sessions", "list", "extra"}, 2, "takes 0 argument"},
+		{[]string{"serve", "extra"}, 2, "takes no arguments"},
+		{[]string{"migrate", "--nope"}, 2, "flag provided but not defined"},
 		{[]string{"sessions", "show"}, 2, "takes 1 argument"},
 		{[]string{"sessions", "show", "../etc/passwd", "--store", "file:" + dir}, 2, "not a session id"},
 		{[]string{"sessions", "list", "--store", "memory"}, 2, "memory store"},
@@ -477,6 +482,29 @@ func TestCommandLineErrors(t *testing.T) {
 		code := run(context.Background(), c.args, &out, &errb)
 		if code != c.code || !strings.Contains(out.String()+errb.String(), c.want) {
 			t.Errorf("%v: exit %d, want %d; output %q lacks %q", c.args, code, c.code, out.String()+errb.String(), c.want)
+		}
+		// A usage error is one line, with where to find help (no arguments
+		// at all print the overview instead).
+		if code == 2 && len(c.args) > 0 && (out.Len() > 0 || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "; see galleta ") || !strings.HasSuffix(errb.String(), " --help\n")) {
+			t.Errorf("%v: want one line on stderr ending in \"; see galleta ... --help\"; stdout %q, stderr %q", c.args, out.String(), errb.String())
+		}
+	}
+	// --help prints the usage and every flag on stdout, and exits 0.
+	for _, args := range [][]string{
+		{"--help"}, {"help"},
+		{"serve", "--help"}, {"serve", "-h"},
+		{"sessions", "--help"}, {"sessions", "help"}, {"sessions", "list", "--help"}, {"sessions", "show", "-h"},
+		{"migrate", "--help"},
+	} {
+		code, out, errs := sh(args...)
+		flags := map[string][]string{"serve": {"-addr", "-admin-password", "-store"}, "sessions": {"-store", "-idle", "-json"}, "migrate": {"-from", "-to", "-idle"}}[args[0]]
+		if code != 0 || errs != "" || !strings.Contains(out, "Usage") || strings.HasSuffix(out, "Flags:\n") {
+			t.Errorf("%v: exit %d, stderr %q, stdout:\n%s", args, code, errs, out)
+		}
+		for _, f := range flags {
+			if !regexp.MustCompile(`(?m)^  ` + f + `\b`).MatchString(out) {
+				t.Errorf("%v: the help does not list %s:\n%s", args, f, out)
+			}
 		}
 	}
 	// Environment variables mirror flags, and a bad value is a usage error.

@@ -22,7 +22,7 @@ Flags:
 `
 
 func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", stderr, migrateUsage)
+	fs := newFlagSet("migrate", migrateUsage, stdout)
 	from := fs.String("from", "", "the store to copy from")
 	to := fs.String("to", "", "the store to copy to")
 	idle := fs.Duration("idle", time.Hour, "the idle timeout (the file store's TTL for Node's expiry rule)")
@@ -30,7 +30,6 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if *from == "" || *to == "" || fs.NArg() > 0 {
-		fs.Usage()
 		return usagef("migrate needs --from and --to, and no arguments")
 	}
 	src, err := parseStore(*from)

@@ -86,10 +86,10 @@ func (e *envFlags) Bool(p *bool, name string, def bool, usage string) {
 	e.fs.BoolVar(p, name, def, usage+" ($"+envName(name)+")")
 }
 
-func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	var c serveConfig
-	fs := newFlagSet("serve", stderr, serveUsage)
-	ef := &envFlags{fs: fs}
+	fs := newFlagSet("serve", serveUsage, stdout)
+	ef := &envFlags{fs: fs.FlagSet}
 	var storeURL, secure string
 	ef.String(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	ef.String(&storeURL, "store", defaultStore, "where sessions live: memory, file:DIR, redis://..., postgres://...")
@@ -224,7 +224,7 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 }
 
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, err := parseServe(args, stderr)
+	c, err := parseServe(args, stdout)
 	if err != nil {
 		return err
 	}

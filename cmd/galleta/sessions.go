@@ -30,34 +30,37 @@ Safe while a server uses the same store.
 Flags:
 `
 
+// sessionsArgs is how many arguments each sessions command takes.
+var sessionsArgs = map[string]int{"list": 0, "show": 1, "delete": 1, "revoke-user": 1, "gc": 0, "count": 0}
+
 func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, sessionsUsage)
-		return usagef("sessions needs a command")
+	cmd := ""
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
 	}
-	cmd, args := args[0], args[1:]
-	if cmd == "-h" || cmd == "--help" || cmd == "help" {
-		fmt.Fprint(stdout, sessionsUsage)
-		return nil
-	}
-	fs := newFlagSet("sessions "+cmd, stderr, sessionsUsage)
-	ef := &envFlags{fs: fs}
+	fs := newFlagSet("sessions "+cmd, sessionsUsage, stdout)
+	ef := &envFlags{fs: fs.FlagSet}
 	var storeURL string
 	var idle time.Duration
-	ef.String(&storeURL, "store", defaultStore, "the store: memory, file:DIR, ...")
+	ef.String(&storeURL, "store", defaultStore, "the store: file:DIR")
 	ef.Duration(&idle, "idle", galleta.DefaultIdleTimeout, "the server's idle timeout, to show when sessions were last seen")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
+	switch cmd {
+	case "":
+		return usagef("sessions needs a command: list, show, delete, revoke-user, gc or count")
+	case "-h", "-help", "--help", "help":
+		fs.help()
+		return nil
+	}
+	n, known := sessionsArgs[cmd]
+	if !known {
+		return usagef("unknown sessions command %q (want list, show, delete, revoke-user, gc or count)", cmd)
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if len(ef.errs) > 0 {
 		return ef.errs[0]
-	}
-	want := map[string]int{"list": 0, "show": 1, "delete": 1, "revoke-user": 1, "gc": 0, "count": 0}
-	n, known := want[cmd]
-	if !known {
-		fmt.Fprint(stderr, sessionsUsage)
-		return usagef("unknown sessions command %q", cmd)
 	}
 	if fs.NArg() != n {
 		return usagef("sessions %s takes %d argument(s), got %d", cmd, n, fs.NArg())
