@@ -49,7 +49,7 @@ type app struct {
 
 // newApp opens the store the configuration names and builds the app on it.
 func newApp(c serveConfig, secret string, log *slog.Logger) (*app, error) {
-	raw, closeStore, err := openStore(c.store, c.idle, log, true)
+	raw, closeStore, err := openStore(c.store, c.idle, log, openServe)
 	if err != nil {
 		return nil, err
 	}

@@ -737,3 +737,49 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
+
+// Commands that act on an existing store never create one: a typo in
+// --store is an error, not an empty store. Reading commands write nothing
+// at all.
+func TestCommandsDoNotCreateStores(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "typo")
+	id := strings.Repeat("A", 43)
+	for _, args := range [][]string{
+		{"sessions", "list"}, {"sessions", "list", "--json"}, {"sessions", "show", id}, {"sessions", "count"},
+		{"sessions", "delete", id}, {"sessions", "revoke-user", "ann"}, {"sessions", "gc"},
+	} {
+		code, out, errs := sh(append(args, "--store", "file:"+missing)...)
+		if code != 1 || !strings.Contains(errs, missing) || !strings.Contains(errs, "nothing was created") {
+			t.Errorf("%v on a missing directory: exit %d, want 1 and an error naming it\n%s%s", args, code, out, errs)
+		}
+		if _, err := os.Stat(missing); err == nil {
+			t.Fatalf("%v created %s", args, missing)
+		}
+	}
+	code, out, errs := sh("migrate", "--from", "file:"+missing, "--to", "file:"+filepath.Join(dir, "new"))
+	if code != 1 || !strings.Contains(errs, "nothing was created") {
+		t.Errorf("migrate from a missing directory: exit %d\n%s%s", code, out, errs)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatalf("migrate --from created %s", missing)
+	}
+	// Reading commands leave an existing store as it is (no lock directory,
+	// no probe file).
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o700)
+	for _, args := range [][]string{{"sessions", "list"}, {"sessions", "show", id}, {"sessions", "count"}} {
+		sh(append(args, "--store", "file:"+empty)...)
+		if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+			t.Fatalf("%v wrote into the store: %v", args, entries)
+		}
+	}
+	code, out, errs = sh("migrate", "--from", "file:"+empty, "--to", "file:"+filepath.Join(dir, "new"))
+	if entries, _ := os.ReadDir(empty); code != 0 || len(entries) != 0 {
+		t.Fatalf("migrate: exit %d, and it wrote into --from: %v\n%s%s", code, entries, out, errs)
+	}
+	// migrate --to may create its store.
+	if _, err := os.Stat(filepath.Join(dir, "new")); err != nil {
+		t.Fatalf("migrate did not create --to: %v", err)
+	}
+}

@@ -47,12 +47,12 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usagef("--from and --to are the same store (%s)", src)
 	}
 	log := newLogger("text", stderr)
-	in, closeIn, err := openStore(src, *idle, log, false)
+	in, closeIn, err := openStore(src, *idle, log, openReadOnly)
 	if err != nil {
 		return fmt.Errorf("open --from store: %w", err)
 	}
 	defer closeIn()
-	out, closeOut, err := openStore(dst, *idle, log, false)
+	out, closeOut, err := openStore(dst, *idle, log, openCreate)
 	if err != nil {
 		return fmt.Errorf("open --to store: %w", err)
 	}

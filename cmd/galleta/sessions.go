@@ -79,7 +79,11 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if cmd == "revoke-user" && strings.TrimSpace(arg) == "" {
 		return usagef("revoke-user needs a user name; an empty one would name every anonymous session")
 	}
-	st, closeStore, err := openStore(spec, idle, newLogger("text", stderr), false)
+	mode := openReadOnly
+	if cmd == "delete" || cmd == "revoke-user" || cmd == "gc" {
+		mode = openExisting
+	}
+	st, closeStore, err := openStore(spec, idle, newLogger("text", stderr), mode)
 	if err != nil {
 		return err
 	}

@@ -62,22 +62,34 @@ func parseStore(v string) (storeSpec, error) {
 	return spec, nil
 }
 
+// openMode says what opening a store may do.
+type openMode int
+
+const (
+	openServe    openMode = iota // create it if missing, clean up in the background (a server)
+	openCreate                   // create it if missing (migrate --to)
+	openExisting                 // it must exist; changes allowed (delete, revoke-user, gc)
+	openReadOnly                 // it must exist; nothing is written (list, show, count, migrate --from)
+)
+
 // openStore opens the store a spec names. idle is the Manager's idle
-// timeout, which the file store needs for Node's expiry rule (its TTL);
-// reap starts the store's background cleanup (servers, not one-off
-// commands).
-func openStore(spec storeSpec, idle time.Duration, log *slog.Logger, reap bool) (store.Store, func() error, error) {
+// timeout, which the file store needs for Node's expiry rule (its TTL).
+// Only a server (openServe) starts the store's background cleanup; only
+// openServe and openCreate may create a store, so a typo in a command's
+// --store is an error instead of a new, empty store.
+func openStore(spec storeSpec, idle time.Duration, log *slog.Logger, mode openMode) (store.Store, func() error, error) {
 	switch spec.kind {
 	case "memory":
 		o := memstore.Options{Logger: log}
-		if !reap {
+		if mode != openServe {
 			o.SweepInterval = -1
 		}
 		s := memstore.New(o)
 		return s, s.Close, nil
 	case "file":
-		o := filestore.Options{Dir: spec.dir, TTL: idle, Logger: log}
-		if !reap {
+		o := filestore.Options{Dir: spec.dir, TTL: idle, Logger: log,
+			NoCreate: mode == openExisting, ReadOnly: mode == openReadOnly}
+		if mode != openServe {
 			o.ReapInterval = -1
 		}
 		s, err := filestore.New(o)
