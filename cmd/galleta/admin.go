@@ -17,6 +17,8 @@ type adminRow struct {
 	Mine   bool
 }
 
+const adminOff = "The admin page is off: start the server with --admin-password (or GALLETA_ADMIN_PASSWORD)."
+
 func (a *app) isAdmin(r *http.Request) bool {
 	ok, _ := galleta.FromRequest(r).GetBool("admin")
 	return ok && a.cfg.adminPassword != ""
@@ -24,7 +26,7 @@ func (a *app) isAdmin(r *http.Request) bool {
 
 func (a *app) admin(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.adminPassword == "" {
-		a.render(w, r, http.StatusForbidden, "admin.html", page{Title: "Admin", Errors: []string{"The admin page is off: start the server with --admin-password (or GALLETA_ADMIN_PASSWORD)."}})
+		a.render(w, r, http.StatusForbidden, "admin.html", page{Title: "Admin", Errors: []string{adminOff}})
 		return
 	}
 	if !a.isAdmin(r) {
@@ -57,7 +59,7 @@ func (a *app) adminLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.cfg.adminPassword == "" {
-		a.render(w, r, http.StatusForbidden, "admin.html", page{Title: "Admin", Errors: []string{"The admin page is off."}})
+		a.render(w, r, http.StatusForbidden, "admin.html", page{Title: "Admin", Errors: []string{adminOff}})
 		return
 	}
 	client := clientKey(r, a.cfg.trustProxy)

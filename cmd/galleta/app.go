@@ -214,7 +214,8 @@ func (a *app) logRequests(next http.Handler) http.Handler {
 type page struct {
 	Title   string
 	User    string
-	Admin   bool
+	Admin   bool // the session is signed in as admin
+	AdminOn bool // the admin page is on (--admin-password)
 	Flashes []string
 	Errors  []string
 	Data    any
@@ -224,7 +225,8 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name st
 	s := galleta.FromRequest(r)
 	p.User, _ = s.GetString("user")
 	p.User = visible(p.User) // stored by anyone (a Node app too)
-	p.Admin, _ = s.GetBool("admin")
+	p.AdminOn = a.cfg.adminPassword != ""
+	p.Admin = a.isAdmin(r)
 	p.Flashes = append(p.Flashes, s.Flashes("info")...)
 	var buf strings.Builder
 	if err := a.tmpl.ExecuteTemplate(&buf, name, p); err != nil {

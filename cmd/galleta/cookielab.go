@@ -32,7 +32,7 @@ func (a *app) renderLab(w http.ResponseWriter, r *http.Request, status int, errs
 		case c.Kind == cookie.KindSigned && c.Valid:
 			row.Status = "signature valid"
 		case c.Kind == cookie.KindSigned:
-			row.Value, row.Status = c.Raw, "INVALID signature (tampered)"
+			row.Value, row.Status = cookie.DecodeValue(c.Raw), "INVALID signature (tampered)"
 		case c.Kind == cookie.KindJSON:
 			row.Status = "JSON"
 		}

@@ -783,3 +783,51 @@ func TestCommandsDoNotCreateStores(t *testing.T) {
 		t.Fatalf("migrate did not create --to: %v", err)
 	}
 }
+
+// With no admin password the admin page says how to turn it on, and shows
+// no password form that could never work.
+func TestAdminPageOff(t *testing.T) {
+	srv, _, _ := testApp(t, "", "")
+	c := client(t)
+	r, err := c.Get(srv.URL + "/admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, r)
+	if r.StatusCode != 403 || !strings.Contains(body, "--admin-password") || strings.Contains(body, `name="password"`) {
+		t.Fatalf("admin off: %d, want 403, the --admin-password hint and no password form:\n%s", r.StatusCode, body)
+	}
+	r2, body := form(t, c, srv.URL+"/admin/login", url.Values{"password": {"x"}})
+	if r2.StatusCode != 403 || !strings.Contains(body, "--admin-password") || strings.Contains(body, `name="password"`) {
+		t.Fatalf("admin sign-in while off: %d:\n%s", r2.StatusCode, body)
+	}
+}
+
+// The lab shows a tampered signed cookie decoded, as it shows valid ones.
+func TestCookieLabShowsTamperedDecoded(t *testing.T) {
+	srv, _, _ := testApp(t, "", "")
+	c := client(t)
+	form(t, c, srv.URL+"/cookies", url.Values{"name": {"lab"}, "value": {"hello wörld/1"}, "kind": {"signed"}})
+	u, _ := url.Parse(srv.URL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "lab" {
+			ck.Value = strings.Replace(ck.Value, "hello", "hellx", 1)
+			c.Jar.SetCookies(u, []*http.Cookie{{Name: "lab", Value: ck.Value, Path: "/"}})
+		}
+	}
+	r, err := c.Get(srv.URL + "/cookies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, r)
+	if !strings.Contains(body, "INVALID signature") || !strings.Contains(body, "<code>s:hellx wörld/1.") {
+		t.Fatalf("the tampered cookie is not shown decoded:\n%s", body)
+	}
+}
+
+func TestServeHelpWording(t *testing.T) {
+	_, out, _ := sh("serve", "--help")
+	if !strings.Contains(out, "this long after creation") || strings.Contains(out, "sign-in") {
+		t.Fatalf("--absolute's help should say the timeout counts from creation:\n%s", out)
+	}
+}

@@ -95,7 +95,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	ef.String(&storeURL, "store", defaultStore, "where sessions live: memory, file:DIR, redis://..., postgres://...")
 	ef.String(&c.secretFile, "secret-file", "", "file holding the cookie secret (one line); created with a random secret when missing (default: beside the store, e.g. ./sessions.secret)")
 	ef.Duration(&c.idle, "idle", galleta.DefaultIdleTimeout, "idle timeout: a session unused this long ends")
-	ef.Duration(&c.absolute, "absolute", galleta.DefaultAbsoluteTimeout, "absolute timeout: a session ends this long after sign-in")
+	ef.Duration(&c.absolute, "absolute", galleta.DefaultAbsoluteTimeout, "absolute timeout: a session ends this long after creation, however active")
 	ef.String(&c.cookieName, "cookie-name", "sid", "session cookie name (connect.sid to share with Express)")
 	ef.String(&secure, "secure", "auto", "Secure cookie attribute: auto (when the request is HTTPS), always or never")
 	ef.Bool(&c.trustProxy, "trust-proxy", false, "trust X-Forwarded-Proto from a reverse proxy")
