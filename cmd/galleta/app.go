@@ -53,6 +53,9 @@ func newApp(c serveConfig, secret string, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.store.kind == "memory" {
+		log.Warn("galleta: --store memory: sessions live in this server's memory only; they are lost when the server exits and are not shared with other processes (use --store file:DIR to keep them)")
+	}
 	return buildApp(c, secret, log, raw, closeStore, time.Now)
 }
 

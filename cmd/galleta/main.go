@@ -5,8 +5,7 @@
 //	galleta sessions list|show ID|delete ID|revoke-user NAME|gc|count [--store S] [--json]
 //	galleta migrate --from STORE --to STORE
 //
-// Stores are named by URL: memory, file:DIR (default file:./sessions),
-// redis://… and postgres://… (arriving with their own stores).
+// Stores are named by URL: memory or file:DIR (default file:./sessions).
 package main
 
 import (
@@ -40,7 +39,7 @@ Usage:
   galleta sessions COMMAND [flags] list, show, delete, revoke-user, gc, count
   galleta migrate --from S --to S  copy every live session from one store to another
 
-Stores: memory, file:DIR (default file:./sessions), redis://..., postgres://...
+Stores: memory, file:DIR (default file:./sessions)
 `
 
 func main() {

@@ -831,3 +831,34 @@ func TestServeHelpWording(t *testing.T) {
 		t.Fatalf("--absolute's help should say the timeout counts from creation:\n%s", out)
 	}
 }
+
+// The program offers only the stores that exist; the planned ones get a
+// clear "not built yet".
+func TestOnlyExistingStoresAdvertised(t *testing.T) {
+	_, top, _ := sh("--help")
+	_, serve, _ := sh("serve", "--help")
+	_, sessions, _ := sh("sessions", "--help")
+	_, migrate, _ := sh("migrate", "--help")
+	for name, out := range map[string]string{"galleta --help": top, "serve --help": serve, "sessions --help": sessions, "migrate --help": migrate} {
+		if l := strings.ToLower(out); strings.Contains(l, "redis") || strings.Contains(l, "postgres") {
+			t.Errorf("%s advertises a store that does not exist:\n%s", name, out)
+		}
+	}
+	if _, _, errs := sh("serve", "--store", "ftp://x"); !strings.Contains(errs, "want memory or file:DIR;") {
+		t.Errorf("unknown store kind: %s", errs)
+	}
+}
+
+// A memory store's server says once, in its own log, what memory means.
+func TestMemoryStoreLogsItsLimits(t *testing.T) {
+	var logs logBuffer
+	c := testConfig("")
+	a, err := newApp(c, testSecret, newLogger("text", &logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.close()
+	if n := strings.Count(logs.String(), `msg="galleta: --store memory:`); n != 1 || !strings.Contains(logs.String(), "lost when the server exits") || !strings.Contains(logs.String(), "not shared with other processes") {
+		t.Fatalf("%d lines about the memory store, want 1 saying sessions are lost at exit and not shared:\n%s", n, logs.String())
+	}
+}

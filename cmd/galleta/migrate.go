@@ -14,9 +14,9 @@ import (
 const migrateUsage = `Usage: galleta migrate --from STORE --to STORE
 
 Copies every live session, with its expiry, from one store to another, so
-nobody is signed out when a site moves (file -> redis when it outgrows one
-machine). Running it twice is harmless: a session already copied is
-written again with the same content.
+nobody is signed out when a site moves (to another disk or machine).
+Stores: file:DIR; the --from store is only read. Running it twice is
+harmless: a session already copied is written again with the same content.
 
 Flags:
 `

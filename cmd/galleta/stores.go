@@ -17,7 +17,6 @@ import (
 type storeSpec struct {
 	kind string // "memory" or "file"
 	dir  string // for "file"
-	raw  string
 }
 
 func (s storeSpec) String() string {
@@ -29,10 +28,11 @@ func (s storeSpec) String() string {
 
 const defaultStore = "file:./sessions"
 
-// parseStore reads a store URL: memory, file:DIR, file (./sessions),
-// redis://..., postgres://... .
+// parseStore reads a store URL: memory, file:DIR, file (./sessions). The
+// URLs of planned stores (redis://, postgres://) get a usage error that
+// says they are not built yet.
 func parseStore(v string) (storeSpec, error) {
-	spec := storeSpec{raw: v}
+	var spec storeSpec
 	switch {
 	case v == "memory" || v == "mem":
 		spec.kind = "memory"
@@ -54,7 +54,7 @@ func parseStore(v string) (storeSpec, error) {
 	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
 		return spec, usagef("store %q: the PostgreSQL store is not built yet; use memory or file:DIR", v)
 	default:
-		return spec, usagef("store %q: unknown kind; want memory, file:DIR, redis://... or postgres://...", v)
+		return spec, usagef("store %q: unknown kind; want memory or file:DIR", v)
 	}
 	if spec.kind == "file" {
 		spec.dir = filepath.Clean(spec.dir)
@@ -80,7 +80,7 @@ const (
 func openStore(spec storeSpec, idle time.Duration, log *slog.Logger, mode openMode) (store.Store, func() error, error) {
 	switch spec.kind {
 	case "memory":
-		o := memstore.Options{Logger: log}
+		var o memstore.Options
 		if mode != openServe {
 			o.SweepInterval = -1
 		}
