@@ -493,6 +493,12 @@ func TestBrowser(t *testing.T) {
 	if got := b.text(labStatus); got != "INVALID signature (tampered)" {
 		t.Fatalf("step 7: after changing the lab cookie in the browser its status is %q, want \"INVALID signature (tampered)\"", got)
 	}
+	// The tampered value is shown decoded, as valid ones are, not as the
+	// percent-encoded header text.
+	const labValue = `#cookie-table tr.cookie-row[data-name="lab"] td code`
+	if got, want := b.text(labValue), "s:hellx."+strings.TrimPrefix(raw, "s:hello."); got != want {
+		t.Fatalf("step 7: the tampered lab cookie's value reads %q, want it decoded: %q", got, want)
+	}
 	b.screenshot("cookie-lab-tampered")
 
 	// 8. Admin: a wrong password is refused, the right one lists sessions.
@@ -544,7 +550,24 @@ func TestBrowser(t *testing.T) {
 	if mine != 1 {
 		t.Errorf("step 8: %d rows of #sessions are marked (you), want 1; Session column: %q", mine, cells)
 	}
+	// The Size column holds "N B" on one line (it once wrapped as "155 / B").
+	sizes := eval[[]string](b, `Array.from(document.querySelectorAll("#sessions td.size"), td => {
+		const r = document.createRange(); r.selectNodeContents(td);
+		return td.textContent + "|" + r.getClientRects().length;
+	})`)
+	if len(sizes) != rows {
+		t.Errorf("step 8: %d Size cells for %d rows", len(sizes), rows)
+	}
+	for _, s := range sizes {
+		text, lines, _ := strings.Cut(s, "|")
+		if !strings.HasSuffix(text, "\u00a0B") || lines != "1" {
+			t.Errorf("step 8: a Size cell reads %q on %s line(s), want \"N B\" on 1", text, lines)
+		}
+	}
 	t.Logf("step 8: the admin page lists %d session(s)", rows)
+
+	// 9. The file-store server stops gracefully (exit 0 on SIGTERM).
+	stop()
 }
 
 func cookieNames(cs []*network.Cookie) []string {

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -39,13 +41,28 @@ type app struct {
 	log        *slog.Logger
 	metrics    *metrics
 	adminHash  [32]byte
+	now        func() time.Time
+	health     health
+	live       *liveCount // nil when the store cannot count
+	throttle   *throttle  // admin sign-in
 }
 
+// newApp opens the store the configuration names and builds the app on it.
 func newApp(c serveConfig, secret string, log *slog.Logger) (*app, error) {
-	raw, closeStore, err := openStore(c.store, c.idle, log, true)
+	raw, closeStore, err := openStore(c.store, c.idle, log, openServe)
 	if err != nil {
 		return nil, err
 	}
+	if c.store.kind == "memory" {
+		log.Warn("galleta: --store memory: sessions live in this server's memory only; they are lost when the server exits and are not shared with other processes (use --store file:DIR to keep them)")
+	}
+	return buildApp(c, secret, log, raw, closeStore, time.Now)
+}
+
+// buildApp builds the app on an open store, which it owns from then on
+// (closeStore runs at close, or here when building fails). now is the
+// clock of the app's own timing (tests inject one).
+func buildApp(c serveConfig, secret string, log *slog.Logger, raw store.Store, closeStore func() error, now func() time.Time) (*app, error) {
 	mt := newMetrics()
 	st := instrument(raw, mt)
 	m, err := galleta.New(galleta.Options{
@@ -63,6 +80,7 @@ func newApp(c serveConfig, secret string, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	tmpl, err := template.New("").Funcs(template.FuncMap{
+		"visible": visible,
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "never"
@@ -85,14 +103,27 @@ func newApp(c serveConfig, secret string, log *slog.Logger) (*app, error) {
 		closeStore()
 		return nil, fmt.Errorf("parse templates: %w", err)
 	}
-	a := &app{cfg: c, secret: secret, m: m, st: st, closeStore: closeStore, tmpl: tmpl, log: log, metrics: mt}
+	a := &app{cfg: c, secret: secret, m: m, st: st, closeStore: closeStore, tmpl: tmpl, log: log, metrics: mt, now: now, throttle: newThrottle(now)}
 	if c.adminPassword != "" {
 		a.adminHash = sha256.Sum256([]byte(c.adminPassword))
+	}
+	if counter, ok := raw.(store.Counter); ok {
+		a.live = newLiveCount(counter, now, liveEvery, log)
 	}
 	return a, nil
 }
 
+// waitLiveCount waits for a count of live sessions under way (tests).
+func (a *app) waitLiveCount() {
+	if a.live != nil {
+		a.live.wait()
+	}
+}
+
 func (a *app) close() {
+	if a.live != nil {
+		a.live.close()
+	}
 	a.m.Close()
 	if err := a.closeStore(); err != nil {
 		a.log.Error("galleta: close store", "err", err)
@@ -178,7 +209,7 @@ func (a *app) logRequests(next http.Handler) http.Handler {
 		}
 		d := time.Since(start)
 		a.metrics.request(sw.status, d)
-		a.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.bytes, "latency", d.Round(time.Microsecond).String())
+		a.log.Info("request", "method", r.Method, "path", visible(r.URL.Path), "status", sw.status, "bytes", sw.bytes, "latency", d.Round(time.Microsecond).String())
 	})
 }
 
@@ -186,7 +217,8 @@ func (a *app) logRequests(next http.Handler) http.Handler {
 type page struct {
 	Title   string
 	User    string
-	Admin   bool
+	Admin   bool // the session is signed in as admin
+	AdminOn bool // the admin page is on (--admin-password)
 	Flashes []string
 	Errors  []string
 	Data    any
@@ -195,7 +227,9 @@ type page struct {
 func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	s := galleta.FromRequest(r)
 	p.User, _ = s.GetString("user")
-	p.Admin, _ = s.GetBool("admin")
+	p.User = visible(p.User) // stored by anyone (a Node app too)
+	p.AdminOn = a.cfg.adminPassword != ""
+	p.Admin = a.isAdmin(r)
 	p.Flashes = append(p.Flashes, s.Flashes("info")...)
 	var buf strings.Builder
 	if err := a.tmpl.ExecuteTemplate(&buf, name, p); err != nil {
@@ -208,6 +242,42 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name st
 	w.Write([]byte(buf.String()))
 }
 
+// storeFailed answers a request whose store call failed: the error (which
+// may name a file or hold a raw driver message) goes to the log, the
+// client gets a fixed text, 503 with Retry-After when the store is
+// unavailable, else 500. Errors from the Manager never hold a session id;
+// callers that have one in hand pass it through scrub first.
+func (a *app) storeFailed(w http.ResponseWriter, r *http.Request, what string, err error) {
+	a.log.Error("galleta: "+what, "path", visible(r.URL.Path), "err", err)
+	status, msg := http.StatusInternalServerError, "The session store failed; the details are in the server's log."
+	if galleta.IsUnavailable(err) {
+		status, msg = http.StatusServiceUnavailable, "The session store is not answering; try again in a moment."
+		w.Header().Set("Retry-After", "5")
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		jsonError(w, status, msg)
+		return
+	}
+	http.Error(w, msg, status)
+}
+
+// scrub hides a session id in an error's text (a store may name a file
+// after the id), keeping the chain for errors.Is.
+func scrub(err error, id string) error {
+	if err == nil || id == "" || !strings.Contains(err.Error(), id) {
+		return err
+	}
+	return scrubbed{err, strings.ReplaceAll(err.Error(), id, "<session-id>")}
+}
+
+type scrubbed struct {
+	err error
+	msg string
+}
+
+func (s scrubbed) Error() string { return s.msg }
+func (s scrubbed) Unwrap() error { return s.err }
+
 // formValue reads a form field, reporting a body over the cap as 413.
 func formValue(w http.ResponseWriter, r *http.Request, key string) (string, bool) {
 	if err := r.ParseForm(); err != nil {
@@ -215,14 +285,15 @@ func formValue(w http.ResponseWriter, r *http.Request, key string) (string, bool
 		if errors.As(err, &mbe) {
 			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 		} else {
-			http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+			http.Error(w, "the form could not be read", http.StatusBadRequest)
 		}
 		return "", false
 	}
 	return r.PostForm.Get(key), true
 }
 
-// checkUser validates a user name: 1-64 bytes of printable UTF-8.
+// checkUser validates a user name: 1-64 bytes of UTF-8 without control,
+// bidi or other invisible format characters (see invisible).
 func checkUser(u string) (status int, msg string) {
 	u = strings.TrimSpace(u)
 	switch {
@@ -230,17 +301,32 @@ func checkUser(u string) (status int, msg string) {
 		return http.StatusBadRequest, "enter a user name"
 	case len(u) > maxUserLen:
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("a user name is at most %d bytes", maxUserLen)
-	case !utf8.ValidString(u) || strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return http.StatusBadRequest, "a user name must be printable text"
+	case !utf8.ValidString(u) || strings.ContainsFunc(u, invisible):
+		return http.StatusBadRequest, "a user name must be printable text: no control characters, bidi controls or other invisible characters"
 	}
 	return 0, ""
 }
 
-func (a *app) home(w http.ResponseWriter, r *http.Request) {
+// countVisit adds one to the session's visits and saves at once, so the
+// count it returns is the stored one: the Incr result alone is this
+// request's view, which misses overlapping requests' increments. Save
+// leaves the session holding the merged, stored value.
+func (a *app) countVisit(r *http.Request) (int64, error) {
 	s := galleta.FromRequest(r)
-	n, err := s.Incr("visits", 1)
+	if _, err := s.Incr("visits", 1); err != nil {
+		return 0, err
+	}
+	if err := s.Save(r.Context()); err != nil {
+		return 0, err
+	}
+	n, _ := s.GetInt("visits")
+	return n, nil
+}
+
+func (a *app) home(w http.ResponseWriter, r *http.Request) {
+	n, err := a.countVisit(r)
 	if err != nil {
-		http.Error(w, "session: "+err.Error(), http.StatusInternalServerError)
+		a.storeFailed(w, r, "count a visit", err)
 		return
 	}
 	a.render(w, r, http.StatusOK, "home.html", page{Title: "Home", Data: map[string]any{"Visits": n}})
@@ -260,7 +346,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := a.signIn(r, strings.TrimSpace(u)); err != nil {
-		http.Error(w, "could not sign in: "+err.Error(), http.StatusServiceUnavailable)
+		a.storeFailed(w, r, "sign in", err)
 		return
 	}
 	galleta.FromRequest(r).AddFlash("info", "Signed in as "+strings.TrimSpace(u)+".")
@@ -279,7 +365,7 @@ func (a *app) signIn(r *http.Request, user string) error {
 
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	if err := galleta.FromRequest(r).Destroy(r.Context()); err != nil {
-		http.Error(w, "could not sign out: "+err.Error(), http.StatusServiceUnavailable)
+		a.storeFailed(w, r, "sign out", err)
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
@@ -304,18 +390,58 @@ func (a *app) profile(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
+// healthTTL is how long one health check answers /healthz: a ping of the
+// file store writes and syncs a probe file, and /healthz needs no login.
+const healthTTL = time.Second
+
+// health is the last health check; its mutex is held while one runs, so
+// checks run one at a time and the waiters reuse its result.
+type health struct {
+	mu  sync.Mutex
+	at  time.Time
+	err error
+	ok  bool // a check has run
+}
+
+// healthz answers 200 when the store can serve reads and writes now: a
+// store with Ping proves a write would succeed; others are asked for a
+// missing id. Failures are 503 with a fixed body; the detail is logged.
 func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	_, err := a.st.inner.Get(ctx, "healthz-probe")
+	err := a.checkHealth(r.Context())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "store %s: not answering: %v\n", a.cfg.store, err)
+		io.WriteString(w, "unhealthy: the session store is not answering\n")
 		return
 	}
-	fmt.Fprintf(w, "ok: store %s answers\n", a.cfg.store)
+	io.WriteString(w, "ok\n")
+}
+
+// checkHealth runs a check, or reuses one younger than healthTTL.
+func (a *app) checkHealth(ctx context.Context) error {
+	h := &a.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := a.now()
+	if h.ok && !now.Before(h.at) && now.Sub(h.at) < healthTTL {
+		return h.err
+	}
+	// The check outlives a client that hangs up: its result serves others.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	var err error
+	if p, ok := a.st.inner.(store.Pinger); ok {
+		err = p.Ping(ctx)
+	} else if _, err = a.st.inner.Get(ctx, "healthz-probe"); errors.Is(err, store.ErrNotFound) {
+		err = nil
+	}
+	if err != nil {
+		a.log.Error("galleta: health check failed", "store", a.cfg.store.String(), "err", err)
+	}
+	h.at, h.err, h.ok = now, err, true
+	return err
 }
 
 // adminOK reports whether the password matches, in constant time.

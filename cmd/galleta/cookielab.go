@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/galleta-go/galleta"
@@ -30,7 +32,7 @@ func (a *app) renderLab(w http.ResponseWriter, r *http.Request, status int, errs
 		case c.Kind == cookie.KindSigned && c.Valid:
 			row.Status = "signature valid"
 		case c.Kind == cookie.KindSigned:
-			row.Value, row.Status = c.Raw, "INVALID signature (tampered)"
+			row.Value, row.Status = cookie.DecodeValue(c.Raw), "INVALID signature (tampered)"
 		case c.Kind == cookie.KindJSON:
 			row.Status = "JSON"
 		}
@@ -45,9 +47,9 @@ func (a *app) cookieSet(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	name, value, kind := f.Get("name"), f.Get("value"), f.Get("kind")
-	maxAge, err := strconv.Atoi(f.Get("max_age"))
-	if err != nil && f.Get("max_age") != "" {
-		a.renderLab(w, r, http.StatusBadRequest, []string{"max age must be a whole number of seconds"})
+	maxAge, ok := parseMaxAge(f.Get("max_age"))
+	if !ok {
+		a.renderLab(w, r, http.StatusBadRequest, []string{fmt.Sprintf("max age must be a whole number of seconds from 0 to %d (400 days, the longest a browser keeps a cookie); leave it empty for a browser-session cookie", maxCookieAge/time.Second)})
 		return
 	}
 	if name == a.cfg.cookieName {
@@ -56,7 +58,8 @@ func (a *app) cookieSet(w http.ResponseWriter, r *http.Request) {
 	}
 	// Not HttpOnly, so the lab's cookies can be changed from the page to
 	// see tampering detected.
-	o := cookie.Options{MaxAge: time.Duration(maxAge) * time.Second, SameSite: http.SameSiteLaxMode}
+	o := cookie.Options{MaxAge: maxAge, SameSite: http.SameSiteLaxMode}
+	var err error
 	switch kind {
 	case "signed":
 		err = cookie.SetSigned(w.Header(), name, value, a.secret, o)
@@ -75,6 +78,26 @@ func (a *app) cookieSet(w http.ResponseWriter, r *http.Request) {
 	}
 	galleta.FromRequest(r).AddFlash("info", "Cookie "+name+" set.")
 	http.Redirect(w, r, "/cookies", http.StatusSeeOther)
+}
+
+// maxCookieAge is the longest lifetime browsers give a cookie (RFC 6265bis
+// caps Max-Age and Expires at 400 days).
+const maxCookieAge = 400 * 24 * time.Hour
+
+// parseMaxAge reads the lab's max age field: empty or 0 is a
+// browser-session cookie; else whole seconds up to maxCookieAge. Checking
+// the range before converting keeps a huge number from wrapping the
+// time.Duration (9223372037 s became Max-Age=0, a deletion).
+func parseMaxAge(v string) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > int64(maxCookieAge/time.Second) {
+		return 0, false
+	}
+	return time.Duration(n) * time.Second, true
 }
 
 func (a *app) cookieDelete(w http.ResponseWriter, r *http.Request) {

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/galleta-go/galleta/internal/record"
@@ -82,8 +84,16 @@ func listSessions(ctx context.Context, st store.Store, idle time.Duration) ([]se
 	return out, err
 }
 
-// revokeUser deletes every live session whose user is name.
+// errNoUserName is revokeUser's answer to an empty or blank name, which
+// would match every anonymous session.
+var errNoUserName = errors.New("no user name given")
+
+// revokeUser deletes every live session whose user is name. A blank name
+// is an error: it names nobody.
 func revokeUser(ctx context.Context, st store.Store, name string, idle time.Duration) (int, error) {
+	if strings.TrimSpace(name) == "" {
+		return 0, errNoUserName
+	}
 	all, err := listSessions(ctx, st, idle)
 	if err != nil {
 		return 0, err
@@ -94,7 +104,7 @@ func revokeUser(ctx context.Context, st store.Store, name string, idle time.Dura
 			continue
 		}
 		if err := st.Delete(ctx, s.ID); err != nil {
-			return n, fmt.Errorf("delete a session of %q: %w", name, err)
+			return n, fmt.Errorf("delete a session of %q (%d deleted before): %w", visible(name), n, scrub(err, s.ID))
 		}
 		n++
 	}

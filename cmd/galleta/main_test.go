@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"github.com/galleta-go/galleta"
+	"github.com/galleta-go/galleta/filestore"
+	"github.com/galleta-go/galleta/memstore"
+	"github.com/galleta-go/galleta/store"
 )
 
 // testApp starts the app on a test server with the file store in a temp
@@ -35,8 +38,9 @@ func testApp(t *testing.T, storeURL string, admin string) (*httptest.Server, *ap
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := serveConfig{store: spec, idle: time.Hour, absolute: 12 * time.Hour, cookieName: "sid", adminPassword: admin, logFormat: "text"}
-	a, err := newApp(c, "0123456789abcdef0123456789abcdef-test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c := testConfig(admin)
+	c.store = spec
+	a, err := newApp(c, testSecret, discardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +48,14 @@ func testApp(t *testing.T, storeURL string, admin string) (*httptest.Server, *ap
 	t.Cleanup(func() { srv.Close(); a.close() })
 	return srv, a, dir
 }
+
+const testSecret = "0123456789abcdef0123456789abcdef-test"
+
+func testConfig(admin string) serveConfig {
+	return serveConfig{store: storeSpec{kind: "memory"}, idle: time.Hour, absolute: 12 * time.Hour, cookieName: "sid", adminPassword: admin, logFormat: "text"}
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func client(t *testing.T) *http.Client {
 	jar, _ := cookiejar.New(nil)
@@ -75,15 +87,30 @@ func TestJSONAPI(t *testing.T) {
 	if code, m := call(t, c, "POST", srv.URL+"/api/login", `{"user":"ann"}`); code != 200 || m["user"] != "ann" {
 		t.Fatalf("login: %d %v", code, m)
 	}
+	// Each answer carries the count stored by its own request: 200
+	// concurrent calls see 1..200, each once.
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[int]int{}
 	for range 200 {
 		wg.Go(func() {
-			if code, _ := call(t, c, "POST", srv.URL+"/api/visits", ""); code != 200 {
+			code, m := call(t, c, "POST", srv.URL+"/api/visits", "")
+			if code != 200 {
 				t.Errorf("visits: %d", code)
+				return
 			}
+			n, _ := m["visits"].(float64)
+			mu.Lock()
+			seen[int(n)]++
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
+	for i := 1; i <= 200; i++ {
+		if seen[i] != 1 {
+			t.Errorf("%d of the 200 answers carry visits=%d, want 1 (%d distinct values)", seen[i], i, len(seen))
+		}
+	}
 	code, me := call(t, c, "GET", srv.URL+"/api/me", "")
 	if code != 200 || me["user"] != "ann" || me["visits"] != float64(200) {
 		t.Fatalf("after 200 concurrent visits: %d %v", code, me)
@@ -123,6 +150,42 @@ func TestJSONAPI(t *testing.T) {
 	}
 }
 
+// The home page shows the count its own request stored, as the API does.
+func TestHomeCounterIsTheStoredCount(t *testing.T) {
+	srv, _, _ := testApp(t, "", "")
+	c := client(t)
+	call(t, c, "POST", srv.URL+"/api/login", `{"user":"ann"}`)
+	re := regexp.MustCompile(`id="visits">(\d+)<`)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]int{}
+	for range 50 {
+		wg.Go(func() {
+			r, err := c.Get(srv.URL + "/")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			m := re.FindSubmatch(b)
+			if r.StatusCode != 200 || m == nil {
+				t.Errorf("home: %d", r.StatusCode)
+				return
+			}
+			mu.Lock()
+			seen[string(m[1])]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for i := 1; i <= 50; i++ {
+		if seen[fmt.Sprint(i)] != 1 {
+			t.Errorf("%d home pages show %d visits, want 1 (%d distinct values)", seen[fmt.Sprint(i)], i, len(seen))
+		}
+	}
+}
+
 func TestForeignCookieIsAFreshSession(t *testing.T) {
 	srv, _, _ := testApp(t, "", "")
 	for _, ck := range []string{
@@ -138,6 +201,9 @@ func TestForeignCookieIsAFreshSession(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 200 || !strings.Contains(string(b), `id="visits">1<`) {
 			t.Errorf("cookie %q: %d", ck, resp.StatusCode)
+		}
+		if sc := resp.Header.Get("Set-Cookie"); !strings.HasPrefix(sc, "sid=s%3A") {
+			t.Errorf("cookie %q: the new session's cookie is not sent: Set-Cookie %q", ck, sc)
 		}
 	}
 }
@@ -246,8 +312,44 @@ func TestCookieLab(t *testing.T) {
 	_ = a
 }
 
-func TestHealthAndMetrics(t *testing.T) {
+// The lab's max age is 0 to 400 days (the longest browsers keep a cookie);
+// anything else is a clear 400, never a wrapped duration.
+func TestCookieLabMaxAge(t *testing.T) {
 	srv, _, _ := testApp(t, "", "")
+	c := client(t)
+	for _, tc := range []struct {
+		maxAge string
+		code   int
+		attr   string // in Set-Cookie when code is 303
+	}{
+		{"9223372037", 400, ""},
+		{"34560001", 400, ""},
+		{"-1", 400, ""},
+		{"1e3", 400, ""},
+		{"99999999999999999999999", 400, ""},
+		{"34560000", 303, "Max-Age=34560000"},
+		{"60", 303, "Max-Age=60"},
+		{"0", 303, ""},
+		{"", 303, ""},
+	} {
+		r, body := form(t, c, srv.URL+"/cookies", url.Values{"name": {"lab"}, "value": {"v"}, "max_age": {tc.maxAge}})
+		sc := r.Header.Get("Set-Cookie")
+		switch {
+		case r.StatusCode != tc.code:
+			t.Errorf("max age %q: %d, want %d (Set-Cookie %q)", tc.maxAge, r.StatusCode, tc.code, sc)
+		case tc.code == 400 && (!strings.Contains(body, "0 to 34560000") || sc != ""):
+			t.Errorf("max age %q: the 400 does not say the range, or sets a cookie (%q): %s", tc.maxAge, sc, body)
+		case tc.code == 303 && tc.attr != "" && !strings.Contains(sc, "; "+tc.attr+";"):
+			t.Errorf("max age %q: Set-Cookie %q lacks %s", tc.maxAge, sc, tc.attr)
+		case tc.code == 303 && tc.attr == "" && (strings.Contains(sc, "Max-Age") || strings.Contains(sc, "Expires")):
+			t.Errorf("max age %q: Set-Cookie %q is not a browser-session cookie", tc.maxAge, sc)
+		}
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	srv, a, _ := testApp(t, "", "")
+	a.waitLiveCount() // the count at start: 0, kept for liveEvery
 	c := client(t)
 	call(t, c, "POST", srv.URL+"/api/visits", "")
 	call(t, c, "GET", srv.URL+"/api/me", "")
@@ -257,7 +359,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	r, _ = http.Get(srv.URL + "/metrics")
 	b, _ := io.ReadAll(r.Body)
-	for _, want := range []string{`galleta_http_requests_total{code="200"}`, `galleta_store_operations_total{op="save"} 1`, `galleta_store_operations_total{op="load"} 1`, "galleta_sessions_live 1", `galleta_store_latency_seconds_bucket{op="load",le="+Inf"} 1`} {
+	for _, want := range []string{`galleta_http_requests_total{code="200"}`, `galleta_store_operations_total{op="save"} 1`, `galleta_store_operations_total{op="load"} 1`, "galleta_sessions_live 0\n", "galleta_sessions_live_age_seconds ", `galleta_store_latency_seconds_bucket{op="load",le="+Inf"} 1`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %s:\n%s", want, b)
 		}
@@ -274,13 +376,13 @@ func freeAddr(t *testing.T) string {
 }
 
 // serveInProcess runs `galleta serve` as run() would and returns a stop
-// func that cancels it (as SIGTERM does) and returns the exit code.
-func serveInProcess(t *testing.T, args ...string) (stop func() int, logs *bytes.Buffer) {
+// func that cancels it (as SIGTERM does) and returns the exit code. The
+// log may be read while the server writes to it.
+func serveInProcess(t *testing.T, args ...string) (stop func() int, logs *logBuffer) {
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &bytes.Buffer{}
-	var mu sync.Mutex
+	logs = &logBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, append([]string{"serve"}, args...), io.Discard, lockedWriter{&mu, logs}) }()
+	go func() { done <- run(ctx, append([]string{"serve"}, args...), io.Discard, logs) }()
 	return func() int {
 		cancel()
 		select {
@@ -291,17 +393,6 @@ func serveInProcess(t *testing.T, args ...string) (stop func() int, logs *bytes.
 			return -1
 		}
 	}, logs
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func waitUp(t *testing.T, addr string) {
@@ -375,6 +466,11 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"serve", "--log-format", "xml"}, 2, "want text or json"},
 		{[]string{"serve", "--addr", busy.Addr().String(), "--store", "file:" + filepath.Join(dir, "s")}, 1, "address already in use"},
 		{[]string{"sessions"}, 2, "needs a command"},
+		{[]string{"sessions", "bogus"}, 2, "unknown sessions command"},
+		{[]string{"sessions", "list", "--nope"}, 2, "flag provided but not defined"},
+		{[]string{"sessions", "list", "extra"}, 2, "takes 0 argument"},
+		{[]string{"serve", "extra"}, 2, "takes no arguments"},
+		{[]string{"migrate", "--nope"}, 2, "flag provided but not defined"},
 		{[]string{"sessions", "show"}, 2, "takes 1 argument"},
 		{[]string{"sessions", "show", "../etc/passwd", "--store", "file:" + dir}, 2, "not a session id"},
 		{[]string{"sessions", "list", "--store", "memory"}, 2, "memory store"},
@@ -386,6 +482,29 @@ func TestCommandLineErrors(t *testing.T) {
 		code := run(context.Background(), c.args, &out, &errb)
 		if code != c.code || !strings.Contains(out.String()+errb.String(), c.want) {
 			t.Errorf("%v: exit %d, want %d; output %q lacks %q", c.args, code, c.code, out.String()+errb.String(), c.want)
+		}
+		// A usage error is one line, with where to find help (no arguments
+		// at all print the overview instead).
+		if code == 2 && len(c.args) > 0 && (out.Len() > 0 || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "; see galleta ") || !strings.HasSuffix(errb.String(), " --help\n")) {
+			t.Errorf("%v: want one line on stderr ending in \"; see galleta ... --help\"; stdout %q, stderr %q", c.args, out.String(), errb.String())
+		}
+	}
+	// --help prints the usage and every flag on stdout, and exits 0.
+	for _, args := range [][]string{
+		{"--help"}, {"help"},
+		{"serve", "--help"}, {"serve", "-h"},
+		{"sessions", "--help"}, {"sessions", "help"}, {"sessions", "list", "--help"}, {"sessions", "show", "-h"},
+		{"migrate", "--help"},
+	} {
+		code, out, errs := sh(args...)
+		flags := map[string][]string{"serve": {"-addr", "-admin-password", "-store"}, "sessions": {"-store", "-idle", "-json"}, "migrate": {"-from", "-to", "-idle"}}[args[0]]
+		if code != 0 || errs != "" || !strings.Contains(out, "Usage") || strings.HasSuffix(out, "Flags:\n") {
+			t.Errorf("%v: exit %d, stderr %q, stdout:\n%s", args, code, errs, out)
+		}
+		for _, f := range flags {
+			if !regexp.MustCompile(`(?m)^  ` + f + `\b`).MatchString(out) {
+				t.Errorf("%v: the help does not list %s:\n%s", args, f, out)
+			}
 		}
 	}
 	// Environment variables mirror flags, and a bad value is a usage error.
@@ -459,4 +578,287 @@ func TestSessionsAndMigrate(t *testing.T) {
 	}
 	_ = a
 	_ = galleta.ErrNoSession
+}
+
+// putSession writes a session record straight into a file store, as
+// another process (Node included) could.
+func putSession(t *testing.T, dir, id, data string) {
+	t.Helper()
+	st, err := filestore.New(filestore.Options{Dir: dir, ReapInterval: -1, Logger: discardLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Set(context.Background(), id, store.Record{Data: []byte(data), Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const cookieJSON = `{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}`
+
+// sh runs the program in-process and returns its exit code, stdout and
+// stderr.
+func sh(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// A random session id starts with '-' once in 64: it is an argument, not
+// an unknown flag, wherever it stands.
+func TestSessionIDStartingWithDash(t *testing.T) {
+	dir := t.TempDir()
+	id := "-YdYbd" + strings.Repeat("x", 37)
+	putSession(t, dir, id, `{"cookie":`+cookieJSON+`,"user":"dee"}`)
+	st := "file:" + dir
+	for _, args := range [][]string{
+		{"sessions", "show", id, "--store", st},
+		{"sessions", "show", "--store", st, id},
+		{"sessions", "show", "--store=" + st, id, "--json"},
+		{"sessions", "show", "--store", st, "--", id},
+	} {
+		if code, out, errs := sh(args...); code != 0 || !strings.Contains(out, `"dee"`) {
+			t.Errorf("%q: exit %d\n%s%s", args, code, out, errs)
+		}
+	}
+	// Short unknown flags and ids too short to be a session's are still flags.
+	for _, args := range [][]string{
+		{"sessions", "show", "-nope", "--store", st},
+		{"sessions", "show", "-Ydy", "--store", st},
+	} {
+		if code, _, errs := sh(args...); code != 2 || !strings.Contains(errs, "flag provided but not defined") {
+			t.Errorf("%q: exit %d, %s", args, code, errs)
+		}
+	}
+	if code, out, errs := sh("sessions", "delete", id, "--store", st); code != 0 {
+		t.Fatalf("delete: %d %s%s", code, out, errs)
+	}
+	if code, out, _ := sh("sessions", "count", "--store", st); code != 0 || strings.TrimSpace(out) != "0" {
+		t.Fatalf("after delete: %d %s", code, out)
+	}
+}
+
+// An empty or blank user name names nobody: it must not revoke every
+// anonymous session.
+func TestRevokeUserNeedsAName(t *testing.T) {
+	dir := t.TempDir()
+	st := "file:" + filepath.Join(dir, "s")
+	srv, _, _ := testApp(t, st, "pw")
+	anon := client(t)
+	call(t, anon, "POST", srv.URL+"/api/visits", "") // an anonymous stored session
+	for _, name := range []string{"", "  ", "\t"} {
+		code, out, errs := sh("sessions", "revoke-user", name, "--store", st)
+		if code != 2 || !strings.Contains(errs, "user name") || strings.Contains(errs, "\n\n") {
+			t.Errorf("revoke-user %q: exit %d, want 2 and a usage error naming the user name\n%s%s", name, code, out, errs)
+		}
+	}
+	admin := client(t)
+	form(t, admin, srv.URL+"/admin/login", url.Values{"password": {"pw"}})
+	for _, name := range []string{"", "   "} {
+		r, body := form(t, admin, srv.URL+"/admin/revoke-user", url.Values{"user": {name}})
+		if r.StatusCode != 400 || !strings.Contains(body, "Enter the user name") {
+			t.Errorf("admin revoke-user %q: %d, want 400 with a message", name, r.StatusCode)
+		}
+	}
+	if code, out, _ := sh("sessions", "count", "--store", st); code != 0 || strings.TrimSpace(out) != "2" {
+		t.Fatalf("sessions left: %q, want 2 (the anonymous one and the admin's)", out)
+	}
+}
+
+// testAppOn starts the app on a store the test made (a fake, usually), with
+// the app's clock (nil: time.Now) and log given by the test. The app closes
+// the store.
+func testAppOn(t *testing.T, st store.Store, now func() time.Time, admin string, log *slog.Logger) (*httptest.Server, *app) {
+	t.Helper()
+	closeStore := func() error { return nil }
+	if c, ok := st.(interface{ Close() error }); ok {
+		closeStore = c.Close
+	}
+	if now == nil {
+		now = time.Now
+	}
+	a, err := buildApp(testConfig(admin), testSecret, log, st, closeStore, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.handler())
+	t.Cleanup(func() { srv.Close(); a.close() })
+	return srv, a
+}
+
+func newMemStore() *memstore.Store { return memstore.New(memstore.Options{SweepInterval: -1}) }
+
+// logBuffer is a log that tests read back.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func slogJSON(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
+
+func readAll(t *testing.T, r *http.Response) string {
+	t.Helper()
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Commands that act on an existing store never create one: a typo in
+// --store is an error, not an empty store. Reading commands write nothing
+// at all.
+func TestCommandsDoNotCreateStores(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "typo")
+	id := strings.Repeat("A", 43)
+	for _, args := range [][]string{
+		{"sessions", "list"}, {"sessions", "list", "--json"}, {"sessions", "show", id}, {"sessions", "count"},
+		{"sessions", "delete", id}, {"sessions", "revoke-user", "ann"}, {"sessions", "gc"},
+	} {
+		code, out, errs := sh(append(args, "--store", "file:"+missing)...)
+		if code != 1 || !strings.Contains(errs, missing) || !strings.Contains(errs, "nothing was created") {
+			t.Errorf("%v on a missing directory: exit %d, want 1 and an error naming it\n%s%s", args, code, out, errs)
+		}
+		if _, err := os.Stat(missing); err == nil {
+			t.Fatalf("%v created %s", args, missing)
+		}
+	}
+	code, out, errs := sh("migrate", "--from", "file:"+missing, "--to", "file:"+filepath.Join(dir, "new"))
+	if code != 1 || !strings.Contains(errs, "nothing was created") {
+		t.Errorf("migrate from a missing directory: exit %d\n%s%s", code, out, errs)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Fatalf("migrate --from created %s", missing)
+	}
+	// Reading commands leave an existing store as it is (no lock directory,
+	// no probe file).
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o700)
+	for _, args := range [][]string{{"sessions", "list"}, {"sessions", "show", id}, {"sessions", "count"}} {
+		sh(append(args, "--store", "file:"+empty)...)
+		if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+			t.Fatalf("%v wrote into the store: %v", args, entries)
+		}
+	}
+	code, out, errs = sh("migrate", "--from", "file:"+empty, "--to", "file:"+filepath.Join(dir, "new"))
+	if entries, _ := os.ReadDir(empty); code != 0 || len(entries) != 0 {
+		t.Fatalf("migrate: exit %d, and it wrote into --from: %v\n%s%s", code, entries, out, errs)
+	}
+	// migrate --to may create its store.
+	if _, err := os.Stat(filepath.Join(dir, "new")); err != nil {
+		t.Fatalf("migrate did not create --to: %v", err)
+	}
+}
+
+// With no admin password the admin page says how to turn it on, and shows
+// no password form that could never work.
+func TestAdminPageOff(t *testing.T) {
+	srv, _, _ := testApp(t, "", "")
+	c := client(t)
+	r, err := c.Get(srv.URL + "/admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, r)
+	if r.StatusCode != 403 || !strings.Contains(body, "--admin-password") || strings.Contains(body, `name="password"`) {
+		t.Fatalf("admin off: %d, want 403, the --admin-password hint and no password form:\n%s", r.StatusCode, body)
+	}
+	r2, body := form(t, c, srv.URL+"/admin/login", url.Values{"password": {"x"}})
+	if r2.StatusCode != 403 || !strings.Contains(body, "--admin-password") || strings.Contains(body, `name="password"`) {
+		t.Fatalf("admin sign-in while off: %d:\n%s", r2.StatusCode, body)
+	}
+}
+
+// The lab shows a tampered signed cookie decoded, as it shows valid ones.
+func TestCookieLabShowsTamperedDecoded(t *testing.T) {
+	srv, _, _ := testApp(t, "", "")
+	c := client(t)
+	form(t, c, srv.URL+"/cookies", url.Values{"name": {"lab"}, "value": {"hello wörld/1"}, "kind": {"signed"}})
+	u, _ := url.Parse(srv.URL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == "lab" {
+			ck.Value = strings.Replace(ck.Value, "hello", "hellx", 1)
+			c.Jar.SetCookies(u, []*http.Cookie{{Name: "lab", Value: ck.Value, Path: "/"}})
+		}
+	}
+	r, err := c.Get(srv.URL + "/cookies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, r)
+	if !strings.Contains(body, "INVALID signature") || !strings.Contains(body, "<code>s:hellx wörld/1.") {
+		t.Fatalf("the tampered cookie is not shown decoded:\n%s", body)
+	}
+}
+
+func TestServeHelpWording(t *testing.T) {
+	_, out, _ := sh("serve", "--help")
+	if !strings.Contains(out, "this long after creation") || strings.Contains(out, "sign-in") {
+		t.Fatalf("--absolute's help should say the timeout counts from creation:\n%s", out)
+	}
+}
+
+// The program offers only the stores that exist; the planned ones get a
+// clear "not built yet".
+func TestOnlyExistingStoresAdvertised(t *testing.T) {
+	_, top, _ := sh("--help")
+	_, serve, _ := sh("serve", "--help")
+	_, sessions, _ := sh("sessions", "--help")
+	_, migrate, _ := sh("migrate", "--help")
+	for name, out := range map[string]string{"galleta --help": top, "serve --help": serve, "sessions --help": sessions, "migrate --help": migrate} {
+		if l := strings.ToLower(out); strings.Contains(l, "redis") || strings.Contains(l, "postgres") {
+			t.Errorf("%s advertises a store that does not exist:\n%s", name, out)
+		}
+	}
+	if _, _, errs := sh("serve", "--store", "ftp://x"); !strings.Contains(errs, "want memory or file:DIR;") {
+		t.Errorf("unknown store kind: %s", errs)
+	}
+}
+
+// A memory store's server says once, in its own log, what memory means.
+func TestMemoryStoreLogsItsLimits(t *testing.T) {
+	var logs logBuffer
+	c := testConfig("")
+	a, err := newApp(c, testSecret, newLogger("text", &logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.close()
+	if n := strings.Count(logs.String(), `msg="galleta: --store memory:`); n != 1 || !strings.Contains(logs.String(), "lost when the server exits") || !strings.Contains(logs.String(), "not shared with other processes") {
+		t.Fatalf("%d lines about the memory store, want 1 saying sessions are lost at exit and not shared:\n%s", n, logs.String())
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -103,18 +104,127 @@ func (a *app) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, "galleta_store_latency_seconds_count{op=%q} %d\n", op, s.count)
 		s.mu.Unlock()
 	}
-	if c, ok := a.st.inner.(store.Counter); ok {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		n, err := c.Count(ctx)
-		cancel()
-		if err == nil {
-			b.WriteString("# HELP galleta_sessions_live Live sessions in the store.\n# TYPE galleta_sessions_live gauge\n")
+	if a.live != nil {
+		if n, age, ok := a.live.get(); ok {
+			fmt.Fprintf(&b, "# HELP galleta_sessions_live Live sessions in the store, counted in the background at most every %v (see galleta_sessions_live_age_seconds).\n# TYPE galleta_sessions_live gauge\n", a.live.every)
 			fmt.Fprintf(&b, "galleta_sessions_live %d\n", n)
+			b.WriteString("# HELP galleta_sessions_live_age_seconds Seconds since galleta_sessions_live was counted.\n# TYPE galleta_sessions_live_age_seconds gauge\n")
+			fmt.Fprintf(&b, "galleta_sessions_live_age_seconds %g\n", age.Round(time.Millisecond).Seconds())
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write([]byte(b.String()))
+}
+
+// liveEvery is how often at most the store is walked to count its live
+// sessions for /metrics.
+const liveEvery = 30 * time.Second
+
+// liveCount is the store's live-session count for /metrics, which needs no
+// login and may be scraped by many: counting walks the whole store (a file
+// store reads its directory), so scrapes read a cached value. A scrape
+// that finds the value older than every asks the counting goroutine for a
+// new one and does not wait for it; the goroutine runs one count at a time,
+// so the store is walked at most once per every. The goroutine belongs to
+// the app: close stops it.
+type liveCount struct {
+	c     store.Counter
+	now   func() time.Time
+	every time.Duration
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	idle    sync.Cond // signalled when a count ends
+	n       int
+	at      time.Time // when the count n came from started
+	have    bool      // a count succeeded
+	running bool      // a count is asked for or under way
+	asked   time.Time // when the last count was asked for
+
+	kick   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// newLiveCount starts the counting goroutine and asks it for a first count.
+func newLiveCount(c store.Counter, now func() time.Time, every time.Duration, log *slog.Logger) *liveCount {
+	l := &liveCount{c: c, now: now, every: every, log: log, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	l.idle.L = &l.mu
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.mu.Lock()
+	l.askLocked(now())
+	l.mu.Unlock()
+	go l.loop()
+	return l
+}
+
+func (l *liveCount) askLocked(now time.Time) {
+	l.running, l.asked = true, now
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// get returns the cached count and its age (ok is false before the first
+// count succeeded), and asks for a new count when it is due.
+func (l *liveCount) get() (n int, age time.Duration, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if !l.running && now.Sub(l.asked) >= l.every {
+		l.askLocked(now)
+	}
+	if !l.have {
+		return 0, 0, false
+	}
+	return l.n, max(now.Sub(l.at), 0), true
+}
+
+func (l *liveCount) loop() {
+	defer close(l.done)
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-l.kick:
+		}
+		start := l.now()
+		ctx, cancel := context.WithTimeout(l.ctx, 2*time.Minute)
+		n, err := l.c.Count(ctx)
+		cancel()
+		if err != nil && l.ctx.Err() == nil {
+			l.log.Error("galleta: count live sessions for /metrics", "err", err)
+		}
+		l.mu.Lock()
+		if err == nil {
+			l.n, l.at, l.have = n, start, true
+		}
+		l.running = false
+		l.idle.Broadcast()
+		l.mu.Unlock()
+	}
+}
+
+// wait blocks until no count is asked for or under way (tests).
+func (l *liveCount) wait() {
+	l.mu.Lock()
+	for l.running {
+		l.idle.Wait()
+	}
+	l.mu.Unlock()
+}
+
+// close stops the goroutine, cancelling a count under way.
+func (l *liveCount) close() {
+	l.cancel()
+	<-l.done
+	l.mu.Lock()
+	l.running = false
+	l.idle.Broadcast()
+	l.mu.Unlock()
 }
 
 // instrumented wraps a store and records each call in the metrics. It

@@ -14,15 +14,15 @@ import (
 const migrateUsage = `Usage: galleta migrate --from STORE --to STORE
 
 Copies every live session, with its expiry, from one store to another, so
-nobody is signed out when a site moves (file -> redis when it outgrows one
-machine). Running it twice is harmless: a session already copied is
-written again with the same content.
+nobody is signed out when a site moves (to another disk or machine).
+Stores: file:DIR; the --from store is only read. Running it twice is
+harmless: a session already copied is written again with the same content.
 
 Flags:
 `
 
 func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", stderr, migrateUsage)
+	fs := newFlagSet("migrate", migrateUsage, stdout)
 	from := fs.String("from", "", "the store to copy from")
 	to := fs.String("to", "", "the store to copy to")
 	idle := fs.Duration("idle", time.Hour, "the idle timeout (the file store's TTL for Node's expiry rule)")
@@ -30,7 +30,6 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if *from == "" || *to == "" || fs.NArg() > 0 {
-		fs.Usage()
 		return usagef("migrate needs --from and --to, and no arguments")
 	}
 	src, err := parseStore(*from)
@@ -48,12 +47,12 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usagef("--from and --to are the same store (%s)", src)
 	}
 	log := newLogger("text", stderr)
-	in, closeIn, err := openStore(src, *idle, log, false)
+	in, closeIn, err := openStore(src, *idle, log, openReadOnly)
 	if err != nil {
 		return fmt.Errorf("open --from store: %w", err)
 	}
 	defer closeIn()
-	out, closeOut, err := openStore(dst, *idle, log, false)
+	out, closeOut, err := openStore(dst, *idle, log, openCreate)
 	if err != nil {
 		return fmt.Errorf("open --to store: %w", err)
 	}

@@ -86,16 +86,16 @@ func (e *envFlags) Bool(p *bool, name string, def bool, usage string) {
 	e.fs.BoolVar(p, name, def, usage+" ($"+envName(name)+")")
 }
 
-func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	var c serveConfig
-	fs := newFlagSet("serve", stderr, serveUsage)
-	ef := &envFlags{fs: fs}
+	fs := newFlagSet("serve", serveUsage, stdout)
+	ef := &envFlags{fs: fs.FlagSet}
 	var storeURL, secure string
 	ef.String(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
-	ef.String(&storeURL, "store", defaultStore, "where sessions live: memory, file:DIR, redis://..., postgres://...")
+	ef.String(&storeURL, "store", defaultStore, "where sessions live: memory (lost at exit) or file:DIR")
 	ef.String(&c.secretFile, "secret-file", "", "file holding the cookie secret (one line); created with a random secret when missing (default: beside the store, e.g. ./sessions.secret)")
 	ef.Duration(&c.idle, "idle", galleta.DefaultIdleTimeout, "idle timeout: a session unused this long ends")
-	ef.Duration(&c.absolute, "absolute", galleta.DefaultAbsoluteTimeout, "absolute timeout: a session ends this long after sign-in")
+	ef.Duration(&c.absolute, "absolute", galleta.DefaultAbsoluteTimeout, "absolute timeout: a session ends this long after creation, however active")
 	ef.String(&c.cookieName, "cookie-name", "sid", "session cookie name (connect.sid to share with Express)")
 	ef.String(&secure, "secure", "auto", "Secure cookie attribute: auto (when the request is HTTPS), always or never")
 	ef.Bool(&c.trustProxy, "trust-proxy", false, "trust X-Forwarded-Proto from a reverse proxy")
@@ -150,45 +150,70 @@ func defaultSecretFile(s storeSpec) string {
 
 // loadSecret reads the secret file, creating it (0600, one line of 32
 // random bytes in base64url) when it does not exist.
+//
+// Several servers may start at once with a new file: each writes its own
+// secret to a temporary file in the same directory, syncs it, and links it
+// to the final name. link(2) fails when the name exists, so exactly one
+// creator wins, the file appears only complete, and the others read the
+// winner's secret. A crash leaves at most a temporary file, never an empty
+// secret file.
 func loadSecret(path string) (secret string, created bool, err error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		var raw [32]byte
-		rand.Read(raw[:])
-		s := base64.RawURLEncoding.EncodeToString(raw[:])
-		if dir := filepath.Dir(path); dir != "." {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return "", false, fmt.Errorf("create the directory of the secret file %s: %w", path, err)
-			}
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			return loadSecret(path) // another process created it first
-		}
-		if err != nil {
-			return "", false, fmt.Errorf("create secret file %s: %w", path, err)
-		}
-		_, err = f.WriteString(s + "\n")
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(path)
-			return "", false, fmt.Errorf("write secret file %s: %w", path, err)
-		}
-		return s, true, nil
+	s, err := readSecret(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return s, false, err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", false, fmt.Errorf("create the directory of the secret file %s: %w", path, err)
+	}
+	var raw [32]byte
+	rand.Read(raw[:])
+	s = base64.RawURLEncoding.EncodeToString(raw[:])
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // 0600
+	if err != nil {
+		return "", false, fmt.Errorf("create secret file %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(s + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("read secret file %s: %w", path, err)
+		return "", false, fmt.Errorf("write secret file %s: %w", path, err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		s, err := readSecret(path) // another server created it first
+		return s, false, err
+	} else if err != nil {
+		return "", false, fmt.Errorf("create secret file %s: %w (write one line of at least %d random characters there yourself, or choose another --secret-file)", path, err, galleta.MinSecretLen)
+	}
+	if d, err := os.Open(dir); err == nil { // make the new name durable
+		d.Sync()
+		d.Close()
+	}
+	return s, true, nil
+}
+
+// readSecret reads an existing secret file.
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	if err != nil {
+		return "", fmt.Errorf("read secret file %s: %w", path, err)
 	}
 	s := strings.TrimSpace(string(b))
-	if len(s) < galleta.MinSecretLen {
-		return "", false, fmt.Errorf("secret file %s holds %d bytes; it needs at least %d (delete it to have a new one made, which signs everyone out)", path, len(s), galleta.MinSecretLen)
+	switch {
+	case s == "":
+		return "", fmt.Errorf("secret file %s is empty (an older galleta that stopped while creating it can leave it so): delete it and start again to have a new secret made, which signs everyone out; or put the secret your sessions were signed with in it", path)
+	case len(s) < galleta.MinSecretLen:
+		return "", fmt.Errorf("secret file %s holds %d bytes; it needs at least %d (delete it to have a new one made, which signs everyone out)", path, len(s), galleta.MinSecretLen)
 	}
-	return s, false, nil
+	return s, nil
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {
@@ -199,7 +224,7 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 }
 
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, err := parseServe(args, stderr)
+	c, err := parseServe(args, stdout)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -29,34 +30,37 @@ Safe while a server uses the same store.
 Flags:
 `
 
+// sessionsArgs is how many arguments each sessions command takes.
+var sessionsArgs = map[string]int{"list": 0, "show": 1, "delete": 1, "revoke-user": 1, "gc": 0, "count": 0}
+
 func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, sessionsUsage)
-		return usagef("sessions needs a command")
+	cmd := ""
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
 	}
-	cmd, args := args[0], args[1:]
-	if cmd == "-h" || cmd == "--help" || cmd == "help" {
-		fmt.Fprint(stdout, sessionsUsage)
-		return nil
-	}
-	fs := newFlagSet("sessions "+cmd, stderr, sessionsUsage)
-	ef := &envFlags{fs: fs}
+	fs := newFlagSet("sessions "+cmd, sessionsUsage, stdout)
+	ef := &envFlags{fs: fs.FlagSet}
 	var storeURL string
 	var idle time.Duration
-	ef.String(&storeURL, "store", defaultStore, "the store: memory, file:DIR, ...")
+	ef.String(&storeURL, "store", defaultStore, "the store: file:DIR")
 	ef.Duration(&idle, "idle", galleta.DefaultIdleTimeout, "the server's idle timeout, to show when sessions were last seen")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
+	switch cmd {
+	case "":
+		return usagef("sessions needs a command: list, show, delete, revoke-user, gc or count")
+	case "-h", "-help", "--help", "help":
+		fs.help()
+		return nil
+	}
+	n, known := sessionsArgs[cmd]
+	if !known {
+		return usagef("unknown sessions command %q (want list, show, delete, revoke-user, gc or count)", cmd)
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if len(ef.errs) > 0 {
 		return ef.errs[0]
-	}
-	want := map[string]int{"list": 0, "show": 1, "delete": 1, "revoke-user": 1, "gc": 0, "count": 0}
-	n, known := want[cmd]
-	if !known {
-		fmt.Fprint(stderr, sessionsUsage)
-		return usagef("unknown sessions command %q", cmd)
 	}
 	if fs.NArg() != n {
 		return usagef("sessions %s takes %d argument(s), got %d", cmd, n, fs.NArg())
@@ -68,15 +72,22 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if spec.kind == "memory" {
 		return usagef("a memory store lives inside its server process; `galleta sessions` needs a store it can open, such as file:DIR")
 	}
-	st, closeStore, err := openStore(spec, idle, newLogger("text", stderr), false)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
 	arg := fs.Arg(0)
 	if (cmd == "show" || cmd == "delete") && !store.ValidID(arg) {
 		return usagef("%q is not a session id (1-%d characters of A-Z a-z 0-9 _ -)", arg, store.MaxIDLen)
 	}
+	if cmd == "revoke-user" && strings.TrimSpace(arg) == "" {
+		return usagef("revoke-user needs a user name; an empty one would name every anonymous session")
+	}
+	mode := openReadOnly
+	if cmd == "delete" || cmd == "revoke-user" || cmd == "gc" {
+		mode = openExisting
+	}
+	st, closeStore, err := openStore(spec, idle, newLogger("text", stderr), mode)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
 	switch cmd {
 	case "list":
 		all, err := listSessions(ctx, st, idle)
@@ -89,10 +100,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SESSION\tUSER\tCREATED\tEXPIRES\tSIZE")
 		for _, s := range all {
-			user := s.User
-			if user == "" {
-				user = "-"
-			}
+			user := orDash(visible(s.User))
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", s.Suffix(), user, stamp(s.Created), stamp(s.Expires), s.Size)
 		}
 		tw.Flush()
@@ -109,12 +117,14 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return printJSON(stdout, map[string]any{"info": describe(arg, rec, idle), "data": json.RawMessage(rec.Data)})
 		}
 		var pretty bytes.Buffer
-		if json.Indent(&pretty, rec.Data, "", "  ") != nil {
-			pretty.Reset()
-			pretty.Write(rec.Data)
+		text := ""
+		if json.Indent(&pretty, rec.Data, "", "  ") == nil {
+			text = string(escapeJSON(bytes.TrimSpace(pretty.Bytes())))
+		} else {
+			text = visible(string(rec.Data))
 		}
 		info := describe(arg, rec, idle)
-		fmt.Fprintf(stdout, "session %s  user %s  expires %s  %d bytes\n%s\n", info.Suffix(), orDash(info.User), stamp(info.Expires), info.Size, pretty.String())
+		fmt.Fprintf(stdout, "session %s  user %s  expires %s  %d bytes\n%s\n", info.Suffix(), orDash(visible(info.User)), stamp(info.Expires), info.Size, text)
 	case "delete":
 		if err := st.Delete(ctx, arg); err != nil {
 			return err
@@ -128,7 +138,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if *asJSON {
 			return printJSON(stdout, map[string]int{"revoked": n})
 		}
-		fmt.Fprintf(stdout, "revoked %d session(s) of %s\n", n, arg)
+		fmt.Fprintf(stdout, "revoked %d session(s) of %s\n", n, visible(arg))
 	case "gc":
 		r, ok := st.(store.Reaper)
 		if !ok {
@@ -159,10 +169,15 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
+// printJSON writes v as indented JSON, with the characters a terminal
+// would act on escaped (see escapeJSON).
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(escapeJSON(b), '\n'))
+	return err
 }
 
 func stamp(t time.Time) string {

@@ -17,7 +17,6 @@ import (
 type storeSpec struct {
 	kind string // "memory" or "file"
 	dir  string // for "file"
-	raw  string
 }
 
 func (s storeSpec) String() string {
@@ -29,10 +28,11 @@ func (s storeSpec) String() string {
 
 const defaultStore = "file:./sessions"
 
-// parseStore reads a store URL: memory, file:DIR, file (./sessions),
-// redis://..., postgres://... .
+// parseStore reads a store URL: memory, file:DIR, file (./sessions). The
+// URLs of planned stores (redis://, postgres://) get a usage error that
+// says they are not built yet.
 func parseStore(v string) (storeSpec, error) {
-	spec := storeSpec{raw: v}
+	var spec storeSpec
 	switch {
 	case v == "memory" || v == "mem":
 		spec.kind = "memory"
@@ -54,7 +54,7 @@ func parseStore(v string) (storeSpec, error) {
 	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
 		return spec, usagef("store %q: the PostgreSQL store is not built yet; use memory or file:DIR", v)
 	default:
-		return spec, usagef("store %q: unknown kind; want memory, file:DIR, redis://... or postgres://...", v)
+		return spec, usagef("store %q: unknown kind; want memory or file:DIR", v)
 	}
 	if spec.kind == "file" {
 		spec.dir = filepath.Clean(spec.dir)
@@ -62,22 +62,34 @@ func parseStore(v string) (storeSpec, error) {
 	return spec, nil
 }
 
+// openMode says what opening a store may do.
+type openMode int
+
+const (
+	openServe    openMode = iota // create it if missing, clean up in the background (a server)
+	openCreate                   // create it if missing (migrate --to)
+	openExisting                 // it must exist; changes allowed (delete, revoke-user, gc)
+	openReadOnly                 // it must exist; nothing is written (list, show, count, migrate --from)
+)
+
 // openStore opens the store a spec names. idle is the Manager's idle
-// timeout, which the file store needs for Node's expiry rule (its TTL);
-// reap starts the store's background cleanup (servers, not one-off
-// commands).
-func openStore(spec storeSpec, idle time.Duration, log *slog.Logger, reap bool) (store.Store, func() error, error) {
+// timeout, which the file store needs for Node's expiry rule (its TTL).
+// Only a server (openServe) starts the store's background cleanup; only
+// openServe and openCreate may create a store, so a typo in a command's
+// --store is an error instead of a new, empty store.
+func openStore(spec storeSpec, idle time.Duration, log *slog.Logger, mode openMode) (store.Store, func() error, error) {
 	switch spec.kind {
 	case "memory":
 		var o memstore.Options
-		if !reap {
+		if mode != openServe {
 			o.SweepInterval = -1
 		}
 		s := memstore.New(o)
 		return s, s.Close, nil
 	case "file":
-		o := filestore.Options{Dir: spec.dir, TTL: idle, Logger: log}
-		if !reap {
+		o := filestore.Options{Dir: spec.dir, TTL: idle, Logger: log,
+			NoCreate: mode == openExisting, ReadOnly: mode == openReadOnly}
+		if mode != openServe {
 			o.ReapInterval = -1
 		}
 		s, err := filestore.New(o)
