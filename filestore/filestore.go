@@ -133,10 +133,10 @@ type Options struct {
 
 // Defaults.
 const (
-	DefaultDir          = "./sessions"
-	DefaultTTL          = time.Hour
-	DefaultMaxSize      = 1 << 20
-	DefaultReapInterval = 10 * time.Minute
+	defaultDir          = "./sessions"
+	defaultTTL          = time.Hour
+	defaultMaxSize      = 1 << 20
+	defaultReapInterval = 10 * time.Minute
 	numStripes          = 256
 	ext                 = ".json"
 	tmpPrefix           = ".tmp-"
@@ -207,13 +207,13 @@ func New(o Options) (*Store, error) {
 		return nil, fmt.Errorf("filestore: unknown Durability %d", o.Durability)
 	}
 	if s.dir == "" {
-		s.dir = DefaultDir
+		s.dir = defaultDir
 	}
 	if s.ttl <= 0 {
-		s.ttl = DefaultTTL
+		s.ttl = defaultTTL
 	}
 	if s.maxSize <= 0 {
-		s.maxSize = DefaultMaxSize
+		s.maxSize = defaultMaxSize
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -262,7 +262,7 @@ func New(o Options) (*Store, error) {
 	}
 	interval := o.ReapInterval
 	if interval == 0 {
-		interval = DefaultReapInterval
+		interval = defaultReapInterval
 	}
 	if interval > 0 {
 		s.reaperWG.Add(1)
