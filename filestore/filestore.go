@@ -170,7 +170,8 @@ type Store struct {
 	queues map[string]*queue
 
 	closed   atomic.Bool
-	stop     chan struct{}
+	bg       context.Context // cancelled by Close: the reaper's Reap runs under it
+	stop     context.CancelFunc
 	reaperWG sync.WaitGroup
 
 	// counters for tests and benchmarks
@@ -200,8 +201,8 @@ func New(o Options) (*Store, error) {
 		now:      o.Now,
 		log:      o.Logger,
 		queues:   map[string]*queue{},
-		stop:     make(chan struct{}),
 	}
+	s.bg, s.stop = context.WithCancel(context.Background())
 	if o.Durability != SyncAll && o.Durability != SyncNone {
 		return nil, fmt.Errorf("filestore: unknown Durability %d", o.Durability)
 	}
@@ -298,7 +299,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	close(s.stop)
+	s.stop() // the reaper's Reap returns at its next check
 	s.reaperWG.Wait()
 	for i := range s.stripes {
 		st := &s.stripes[i]

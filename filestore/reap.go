@@ -15,12 +15,13 @@ import (
 )
 
 // Reap deletes expired sessions and leftover temporary files. A session is
-// decided by a stat when it can be: an mtime in the future is live, and a
-// past mtime with galleta's stamp (see stamp.go) is expired; only other
-// files (Node's) are read. The directory walk feeds workers that delete
-// each expired file under its session's lock (re-deciding there, since a
-// request may have touched it meanwhile), so a request waits at most for
-// one deletion.
+// decided by a stat when it can be: galleta sets a file's mtime to the
+// session's expiry and marks the files it wrote in their timestamps, so an
+// mtime in the future is live and a past mtime with galleta's mark is
+// expired; only other files (Node's, which expire by their __lastAccess)
+// are read. The directory walk feeds workers that delete each expired file
+// under its session's lock (re-deciding there, since a request may have
+// touched it meanwhile), so a request waits at most for one deletion.
 func (s *Store) Reap(ctx context.Context) (int, error) {
 	if s.closed.Load() {
 		return 0, ErrClosed
@@ -193,30 +194,21 @@ func (s *Store) removeStaleTemps(ctx context.Context, nodeAge time.Duration) err
 	return nil
 }
 
-// reaper runs Reap every interval until Close.
+// reaper runs Reap every interval until Close cancels s.bg.
 func (s *Store) reaper(interval time.Duration) {
 	defer s.reaperWG.Done()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-s.bg.Done():
 			return
 		case <-t.C:
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-s.stop:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-			if n, err := s.Reap(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
-				s.log.Warn("filestore: reap expired sessions", "dir", s.dir, "err", err)
-			} else if n > 0 {
-				s.log.Debug("filestore: reaped expired sessions", "dir", s.dir, "count", n)
-			}
-			cancel()
+		}
+		if n, err := s.Reap(s.bg); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
+			s.log.Warn("filestore: reap expired sessions", "dir", s.dir, "err", err)
+		} else if n > 0 {
+			s.log.Debug("filestore: reaped expired sessions", "dir", s.dir, "count", n)
 		}
 	}
 }
