@@ -42,8 +42,8 @@
 //
 // A file that is empty, truncated, not a JSON object, of the wrong shape, or
 // not decryptable is treated as no session and moved to <dir>/.corrupt/
-// (named by time and a hash of the id), with one log line. Ids are checked
-// with store.ValidID before they become a path.
+// (named by time, a hash of the id and a random part), with one log line.
+// Ids are checked with store.ValidID before they become a path.
 package filestore
 
 import (
@@ -485,8 +485,12 @@ func (s *Store) quarantine(id, why string, locked bool) {
 		s.log.Error("filestore: cannot create quarantine directory", "dir", s.dir, "err", unwrapPath(err))
 		return
 	}
+	// Time, a hash of the id (never the id), and a random part: two bad
+	// files of one session at one instant of the clock are both kept.
 	sum := sha256.Sum256([]byte(id))
-	name := fmt.Sprintf("%d-%s.json", s.now().UnixNano(), hex.EncodeToString(sum[:6]))
+	var r [4]byte
+	rand.Read(r[:])
+	name := fmt.Sprintf("%d-%s-%s.json", s.now().UnixNano(), hex.EncodeToString(sum[:6]), hex.EncodeToString(r[:]))
 	dst := filepath.Join(s.dir, corruptDir, name)
 	if err := os.Rename(s.path(id), dst); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
