@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,17 +81,18 @@ const reapWorkers = 8
 
 // reapOne deletes id's file if it is expired. A stat without the lock
 // skips live files cheaply; an expired candidate is decided again under the
-// session's lock, since a request may have touched it meanwhile.
+// session's lock, since a request may have touched it meanwhile. What is
+// not a regular file is no session and is left alone.
 func (s *Store) reapOne(id string, now time.Time) (bool, error) {
-	p := s.path(id)
-	fi, err := os.Lstat(p)
+	name := id + ext
+	fi, err := s.root.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, s.ioError("reap", err)
 	}
-	if fi.ModTime().After(now) {
+	if !fi.Mode().IsRegular() || fi.ModTime().After(now) {
 		return false, nil
 	}
 	st, err := s.lock(s.stripeOf(id))
@@ -101,23 +100,23 @@ func (s *Store) reapOne(id string, now time.Time) (bool, error) {
 		return false, err
 	}
 	defer st.unlock()
-	if fi, err = os.Lstat(p); err != nil {
+	if fi, err = s.root.Lstat(name); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
 		}
 		return false, s.ioError("reap", err)
 	}
-	if fi.ModTime().After(now) {
-		return false, nil // touched meanwhile
+	if !fi.Mode().IsRegular() || fi.ModTime().After(now) {
+		return false, nil // replaced or touched meanwhile
 	}
 	if !stamped(fi) {
 		// Not (or no longer recognisably) galleta's: Node's rule decides.
-		cur, err := s.read(id, now, true)
+		cur, err := s.read(id, now, true, false)
 		if err != nil || !cur.exists || cur.found {
 			return false, err
 		}
 	}
-	if err := os.Remove(p); err != nil {
+	if err := s.removeAt(name); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
 		}
@@ -130,7 +129,7 @@ func (s *Store) reapOne(id string, now time.Time) (bool, error) {
 // own (under their stripe's lock, so no live writer in any process owns
 // them) and Node write-file-atomic leftovers older than nodeAge (0: never).
 func (s *Store) removeStaleTemps(ctx context.Context, nodeAge time.Duration) error {
-	d, err := os.Open(s.dir)
+	d, err := s.root.Open(".")
 	if err != nil {
 		return s.ioError("list temporary files", err)
 	}
@@ -155,8 +154,8 @@ func (s *Store) removeStaleTemps(ctx context.Context, nodeAge time.Duration) err
 			}
 			// write-file-atomic: "<id>.json.<number>"
 			if nodeAge > 0 && strings.Contains(name, ext+".") {
-				if fi, err := e.Info(); err == nil && s.now().Sub(fi.ModTime()) > nodeAge {
-					os.Remove(filepath.Join(s.dir, name))
+				if fi, err := s.root.Lstat(name); err == nil && s.now().Sub(fi.ModTime()) > nodeAge {
+					s.root.Remove(name)
 				}
 			}
 		}
@@ -174,8 +173,8 @@ func (s *Store) removeStaleTemps(ctx context.Context, nodeAge time.Duration) err
 		if i < 0 {
 			// A probe of a New that crashed: only ever written at New.
 			for _, n := range names {
-				if fi, err := os.Stat(filepath.Join(s.dir, n)); err == nil && s.now().Sub(fi.ModTime()) > time.Minute {
-					os.Remove(filepath.Join(s.dir, n))
+				if fi, err := s.root.Lstat(n); err == nil && s.now().Sub(fi.ModTime()) > time.Minute {
+					s.root.Remove(n)
 				}
 			}
 			continue
@@ -185,7 +184,7 @@ func (s *Store) removeStaleTemps(ctx context.Context, nodeAge time.Duration) err
 			return err
 		}
 		for _, n := range names {
-			if err := os.Remove(filepath.Join(s.dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := s.root.Remove(n); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				s.log.Warn("filestore: remove leftover temporary file", "dir", s.dir, "err", unwrapPath(err))
 			}
 		}
