@@ -258,7 +258,7 @@ func (s *Store) writeFile(id string, st *stripe, rec store.Record) error {
 	tmp := tempName(s.stripeOf(id))
 	f, err := s.openAt(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return s.ioError("write session", err)
+		return s.writeError("write session", err)
 	}
 	fail := func(err error) error {
 		f.Close()
@@ -352,6 +352,13 @@ type dirSyncer struct {
 	completed uint64
 	running   bool
 	failed    error
+}
+
+// err is the sticky failure, if any.
+func (d *dirSyncer) err() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.failed
 }
 
 func (d *dirSyncer) sync() error {

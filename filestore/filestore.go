@@ -158,7 +158,8 @@ var ErrClosed = errors.New("filestore: store is closed")
 var ErrReadOnly = errors.New("filestore: store was opened read-only (Options.ReadOnly)")
 
 // Store is a session store on a directory. It implements store.Store,
-// store.Updater, store.Lister, store.Counter, store.Reaper and io.Closer.
+// store.Updater, store.Lister, store.Counter, store.Reaper, store.Pinger
+// and io.Closer.
 type Store struct {
 	dir      string
 	root     *os.Root        // the directory as New opened it: every file is reached through it, never by path
@@ -324,14 +325,17 @@ func (s *Store) release() error {
 	return err
 }
 
-// probe writes, syncs and removes a temporary file, so permissions and a
-// full disk show up at New.
+// probe writes, syncs and removes a temporary file, so permissions, a
+// read-only mount and a full disk show up at New (and in Ping).
 func (s *Store) probe() error {
 	var b [8]byte
 	rand.Read(b[:])
 	name := tmpPrefix + "probe-" + hex.EncodeToString(b[:])
 	f, err := s.openAt(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
+		if readOnlyFS(err) {
+			return fmt.Errorf("filestore: session directory %s is not writable: %w; remount the file system read-write or choose another Dir", s.dir, unwrapPath(err))
+		}
 		return fmt.Errorf("filestore: session directory %s is not writable: %w; fix its permissions or choose another Dir", s.dir, unwrapPath(err))
 	}
 	_, err = f.Write([]byte("{}"))
@@ -441,7 +445,7 @@ func (s *Store) openLock(i int) (*os.File, error) {
 	if fi, lerr := s.locks.Lstat(name); lerr == nil && !fi.Mode().IsRegular() {
 		return nil, notRegular(fi.Mode())
 	}
-	return nil, fmt.Errorf("filestore: open lock file in %s: %w", filepath.Join(s.dir, locksDir), unwrapPath(err))
+	return nil, s.writeError("open lock file in "+filepath.Join(s.dir, locksDir), err)
 }
 
 func (st *stripe) unlock() {
@@ -837,5 +841,6 @@ var (
 	_ store.Lister  = (*Store)(nil)
 	_ store.Counter = (*Store)(nil)
 	_ store.Reaper  = (*Store)(nil)
+	_ store.Pinger  = (*Store)(nil)
 	_ io.Closer     = (*Store)(nil)
 )

@@ -171,7 +171,8 @@ func (s *Store) removeStaleTemps(ctx context.Context, nodeAge time.Duration) err
 	}
 	for i, names := range byStripe {
 		if i < 0 {
-			// A probe of a New that crashed: only ever written at New.
+			// A probe of a New or a Ping that crashed: a live one lasts
+			// milliseconds, and probes take no stripe lock.
 			for _, n := range names {
 				if fi, err := s.root.Lstat(n); err == nil && s.now().Sub(fi.ModTime()) > time.Minute {
 					s.root.Remove(n)
