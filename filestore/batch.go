@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -153,21 +152,28 @@ func (s *Store) runBatch(id string, batch []*op) {
 	defer st.unlock()
 	now := s.now()
 
-	needRead := false
+	needRead, touch := false, false
 	for _, o := range live {
-		if o.kind == opUpdate || o.kind == opTouch {
+		switch o.kind {
+		case opUpdate:
 			needRead = true
-			break
+		case opTouch:
+			needRead, touch = true, true
 		}
 	}
 	var cur current
 	if needRead {
-		if cur, err = s.read(id, now, true); err != nil {
+		// A touch patches the inode read here, through the same handle.
+		if cur, err = s.read(id, now, true, touch); err != nil {
 			finish(err)
 			return
 		}
-	} else if _, err := os.Lstat(s.path(id)); err == nil {
-		cur.exists = true
+	} else if fi, err := s.root.Lstat(id + ext); err == nil {
+		// Replaced or removed without being read: only a regular file is
+		// a session; anything else is moved aside first (a rename over a
+		// directory fails), or, if it cannot be, removed or replaced as
+		// the name it is (never followed).
+		cur.exists = fi.Mode().IsRegular() || !s.quarantine(id, notRegularError{fi.Mode()}.Error(), true)
 	}
 
 	const (
@@ -227,9 +233,14 @@ func (s *Store) runBatch(id string, batch []*op) {
 	case write:
 		err = s.writeFile(id, st, rec)
 	case patch:
-		err = s.patchFile(id, rec)
+		err = s.patchFile(id, cur, rec)
 	case remove:
 		err = s.removeFile(id)
+	}
+	if cur.f != nil {
+		if cerr := cur.f.Close(); cerr != nil && action == patch && err == nil {
+			err = s.ioError("touch session", cerr)
+		}
 	}
 	finish(err)
 }
@@ -244,21 +255,20 @@ func (s *Store) writeFile(id string, st *stripe, rec store.Record) error {
 	} else if content, err = encodeFile(rec.Data, rec.Expires, s.ttl); err != nil {
 		return fmt.Errorf("filestore: write session: %w", err)
 	}
-	i := s.stripeOf(id)
-	tmp := filepath.Join(s.dir, tempName(i))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := tempName(s.stripeOf(id))
+	f, err := s.openAt(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return s.ioError("write session", err)
+		return s.writeError("write session", err)
 	}
 	fail := func(err error) error {
 		f.Close()
-		os.Remove(tmp)
+		s.removeAt(tmp)
 		return s.ioError("write session", err)
 	}
 	if _, err := f.Write(content); err != nil {
 		return fail(err)
 	}
-	if err := chtimesStamped(tmp, rec.Expires); err != nil {
+	if err := s.stamp(f, tmp, rec.Expires); err != nil {
 		return fail(err)
 	}
 	if s.sync {
@@ -267,11 +277,11 @@ func (s *Store) writeFile(id string, st *stripe, rec store.Record) error {
 		}
 	}
 	if err := f.Close(); err != nil {
-		os.Remove(tmp)
+		s.removeAt(tmp)
 		return s.ioError("write session", err)
 	}
-	if err := os.Rename(tmp, s.path(id)); err != nil {
-		os.Remove(tmp)
+	if err := s.renameAt(tmp, id+ext); err != nil {
+		s.removeAt(tmp)
 		return s.ioError("write session", err)
 	}
 	s.writes.Add(1)
@@ -286,11 +296,15 @@ func (s *Store) writeFile(id string, st *stripe, rec store.Record) error {
 // patchFile moves a galleta-written file's expiry to rec.Expires: the 13
 // digits of the leading __lastAccess are overwritten in place (one write of
 // 13 bytes inside one sector, so a crash leaves the old or the new value)
-// and the mtime is set. rec.Data is the file's session as the batch read
-// it, which gives Node's window without reading the file again. Not
+// and the mtime is set, both through cur.f, the handle the batch read the
+// file with (runBatch closes it): the inode patched is the regular file
+// that was read and checked. rec.Data is the file's session as the batch
+// read it, which gives Node's window without reading the file again. Not
 // fsynced: see Touch.
-func (s *Store) patchFile(id string, rec store.Record) error {
-	p := s.path(id)
+func (s *Store) patchFile(id string, cur current, rec store.Record) error {
+	if cur.f == nil {
+		return store.ErrNotFound // not read by this batch: nothing to patch
+	}
 	if len(s.keys) == 0 {
 		w, err := nodeWindow(rec.Data, s.ttl)
 		if err != nil {
@@ -298,26 +312,15 @@ func (s *Store) patchFile(id string, rec store.Record) error {
 		}
 		digits := strconv.AppendInt(nil, rec.Expires.Add(-w).UnixMilli(), 10)
 		if len(digits) == lastAccessDigits {
-			f, err := os.OpenFile(p, os.O_WRONLY, 0)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return store.ErrNotFound
-				}
-				return s.ioError("touch session", err)
+			if cur.noWrite != nil {
+				return s.ioError("touch session", cur.noWrite)
 			}
-			_, err = f.WriteAt(digits, int64(len(lastAccessPrefix)))
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
+			if _, err := cur.f.WriteAt(digits, int64(len(lastAccessPrefix))); err != nil {
 				return s.ioError("touch session", err)
 			}
 		}
 	}
-	if err := chtimesStamped(p, rec.Expires); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return store.ErrNotFound
-		}
+	if err := s.stamp(cur.f, id+ext, rec.Expires); err != nil {
 		return s.ioError("touch session", err)
 	}
 	s.touches.Add(1)
@@ -325,7 +328,7 @@ func (s *Store) patchFile(id string, rec store.Record) error {
 }
 
 func (s *Store) removeFile(id string) error {
-	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.removeAt(id + ext); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return s.ioError("delete session", err)
 	}
 	if s.sync {
@@ -349,6 +352,13 @@ type dirSyncer struct {
 	completed uint64
 	running   bool
 	failed    error
+}
+
+// err is the sticky failure, if any.
+func (d *dirSyncer) err() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.failed
 }
 
 func (d *dirSyncer) sync() error {

@@ -42,8 +42,14 @@
 //
 // A file that is empty, truncated, not a JSON object, of the wrong shape, or
 // not decryptable is treated as no session and moved to <dir>/.corrupt/
-// (named by time and a hash of the id), with one log line. Ids are checked
-// with store.ValidID before they become a path.
+// (named by time, a hash of the id and a random part), with one log line.
+// So is a <id>.json that is not a regular file: a symbolic link is never
+// followed (the link itself is moved), a FIFO or a device is never waited
+// on. Ids are checked with store.ValidID before they become a file name.
+//
+// Files are reached through the directory New opened, never by a path
+// built from it, and nothing outside it is opened, created or removed: a
+// .locks or .corrupt that is a symbolic link is refused, not followed.
 package filestore
 
 import (
@@ -58,10 +64,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/galleta-go/galleta/store"
@@ -133,10 +139,10 @@ type Options struct {
 
 // Defaults.
 const (
-	DefaultDir          = "./sessions"
-	DefaultTTL          = time.Hour
-	DefaultMaxSize      = 1 << 20
-	DefaultReapInterval = 10 * time.Minute
+	defaultDir          = "./sessions"
+	defaultTTL          = time.Hour
+	defaultMaxSize      = 1 << 20
+	defaultReapInterval = 10 * time.Minute
 	numStripes          = 256
 	ext                 = ".json"
 	tmpPrefix           = ".tmp-"
@@ -152,10 +158,14 @@ var ErrClosed = errors.New("filestore: store is closed")
 var ErrReadOnly = errors.New("filestore: store was opened read-only (Options.ReadOnly)")
 
 // Store is a session store on a directory. It implements store.Store,
-// store.Updater, store.Lister, store.Counter, store.Reaper and io.Closer.
+// store.Updater, store.Lister, store.Counter, store.Reaper, store.Pinger
+// and io.Closer.
 type Store struct {
 	dir      string
-	dirFile  *os.File // open for fsync of the directory
+	root     *os.Root        // the directory as New opened it: every file is reached through it, never by path
+	dirFile  *os.File        // the same directory, for fsync (and openat on Linux)
+	dirConn  syscall.RawConn // dirFile's descriptor, held open while in use
+	locks    *os.Root        // <dir>/.locks; nil when read-only
 	ttl      time.Duration
 	sync     bool
 	readOnly bool
@@ -171,7 +181,8 @@ type Store struct {
 	queues map[string]*queue
 
 	closed   atomic.Bool
-	stop     chan struct{}
+	bg       context.Context // cancelled by Close: the reaper's Reap runs under it
+	stop     context.CancelFunc
 	reaperWG sync.WaitGroup
 
 	// counters for tests and benchmarks
@@ -201,19 +212,19 @@ func New(o Options) (*Store, error) {
 		now:      o.Now,
 		log:      o.Logger,
 		queues:   map[string]*queue{},
-		stop:     make(chan struct{}),
 	}
+	s.bg, s.stop = context.WithCancel(context.Background())
 	if o.Durability != SyncAll && o.Durability != SyncNone {
 		return nil, fmt.Errorf("filestore: unknown Durability %d", o.Durability)
 	}
 	if s.dir == "" {
-		s.dir = DefaultDir
+		s.dir = defaultDir
 	}
 	if s.ttl <= 0 {
-		s.ttl = DefaultTTL
+		s.ttl = defaultTTL
 	}
 	if s.maxSize <= 0 {
-		s.maxSize = DefaultMaxSize
+		s.maxSize = defaultMaxSize
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -239,30 +250,24 @@ func New(o Options) (*Store, error) {
 	} else if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("filestore: create session directory %s: %w", s.dir, unwrapPath(err))
 	}
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return nil, fmt.Errorf("filestore: open session directory %s: %w", s.dir, unwrapPath(err))
+	if err := s.openDir(); err != nil {
+		s.release()
+		return nil, err
 	}
-	s.dirFile = d
-	s.dsync.f = d
 	if s.readOnly {
 		return s, nil
 	}
-	if err := os.MkdirAll(filepath.Join(s.dir, locksDir), 0o700); err != nil {
-		d.Close()
-		return nil, fmt.Errorf("filestore: create lock directory in %s: %w", s.dir, unwrapPath(err))
-	}
 	if err := s.probe(); err != nil {
-		d.Close()
+		s.release()
 		return nil, err
 	}
 	if err := s.removeStaleTemps(context.Background(), 0); err != nil {
-		d.Close()
+		s.release()
 		return nil, err
 	}
 	interval := o.ReapInterval
 	if interval == 0 {
-		interval = DefaultReapInterval
+		interval = defaultReapInterval
 	}
 	if interval > 0 {
 		s.reaperWG.Add(1)
@@ -271,14 +276,68 @@ func New(o Options) (*Store, error) {
 	return s, nil
 }
 
-// probe writes, syncs and removes a file, so permissions and a full disk
-// show up at New.
-func (s *Store) probe() error {
-	f, err := os.CreateTemp(s.dir, tmpPrefix+"probe-")
+// openDir opens the session directory and, unless read-only, its lock
+// directory. Every later access goes through these handles: a file is
+// never reached by a path that could lead out of the directory.
+func (s *Store) openDir() error {
+	root, err := os.OpenRoot(s.dir)
 	if err != nil {
+		return fmt.Errorf("filestore: open session directory %s: %w", s.dir, unwrapPath(err))
+	}
+	s.root = root
+	if s.dirFile, err = root.Open("."); err != nil {
+		return fmt.Errorf("filestore: open session directory %s: %w", s.dir, unwrapPath(err))
+	}
+	if s.dirConn, err = s.dirFile.SyscallConn(); err != nil {
+		return fmt.Errorf("filestore: open session directory %s: %w", s.dir, err)
+	}
+	s.dsync.f = s.dirFile
+	if s.readOnly {
+		return nil
+	}
+	locks := filepath.Join(s.dir, locksDir)
+	if err := root.Mkdir(locksDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("filestore: create lock directory %s: %w", locks, unwrapPath(err))
+	}
+	if fi, err := root.Lstat(locksDir); err != nil {
+		return fmt.Errorf("filestore: lock directory %s: %w", locks, unwrapPath(err))
+	} else if !fi.IsDir() {
+		return fmt.Errorf("filestore: lock directory %s is %s, not a directory: galleta follows no link out of %s; remove it (New creates the directory)", locks, typeName(fi.Mode()), s.dir)
+	}
+	if s.locks, err = root.OpenRoot(locksDir); err != nil {
+		return fmt.Errorf("filestore: open lock directory %s: %w", locks, unwrapPath(err))
+	}
+	return nil
+}
+
+// release closes the handles openDir opened.
+func (s *Store) release() error {
+	var err error
+	if s.locks != nil {
+		s.locks.Close()
+	}
+	if s.dirFile != nil {
+		err = s.dirFile.Close()
+	}
+	if s.root != nil {
+		s.root.Close()
+	}
+	return err
+}
+
+// probe writes, syncs and removes a temporary file, so permissions, a
+// read-only mount and a full disk show up at New (and in Ping).
+func (s *Store) probe() error {
+	var b [8]byte
+	rand.Read(b[:])
+	name := tmpPrefix + "probe-" + hex.EncodeToString(b[:])
+	f, err := s.openAt(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if readOnlyFS(err) {
+			return fmt.Errorf("filestore: session directory %s is not writable: %w; remount the file system read-write or choose another Dir", s.dir, unwrapPath(err))
+		}
 		return fmt.Errorf("filestore: session directory %s is not writable: %w; fix its permissions or choose another Dir", s.dir, unwrapPath(err))
 	}
-	name := f.Name()
 	_, err = f.Write([]byte("{}"))
 	if err == nil && s.sync {
 		err = f.Sync()
@@ -286,7 +345,7 @@ func (s *Store) probe() error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	os.Remove(name)
+	s.removeAt(name)
 	if err != nil {
 		return fmt.Errorf("filestore: cannot write in session directory %s: %w", s.dir, unwrapPath(err))
 	}
@@ -299,7 +358,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	close(s.stop)
+	s.stop() // the reaper's Reap returns at its next check
 	s.reaperWG.Wait()
 	for i := range s.stripes {
 		st := &s.stripes[i]
@@ -310,34 +369,7 @@ func (s *Store) Close() error {
 		}
 		st.mu.Unlock()
 	}
-	return s.dirFile.Close()
-}
-
-func (s *Store) reaper(interval time.Duration) {
-	defer s.reaperWG.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() {
-				select {
-				case <-s.stop:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
-			if n, err := s.Reap(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrClosed) {
-				s.log.Warn("filestore: reap expired sessions", "dir", s.dir, "err", err)
-			} else if n > 0 {
-				s.log.Debug("filestore: reaped expired sessions", "dir", s.dir, "count", n)
-			}
-			cancel()
-		}
-	}
+	return s.release()
 }
 
 func (s *Store) check(ctx context.Context, id string) error {
@@ -372,10 +404,10 @@ func (s *Store) lock(i int) (*stripe, error) {
 	st := &s.stripes[i]
 	st.mu.Lock()
 	if st.f == nil {
-		f, err := os.OpenFile(filepath.Join(s.dir, locksDir, fmt.Sprintf("%02x", i)), os.O_RDWR|os.O_CREATE, 0o600)
+		f, err := s.openLock(i)
 		if err != nil {
 			st.mu.Unlock()
-			return nil, fmt.Errorf("filestore: open lock file in %s: %w", filepath.Join(s.dir, locksDir), unwrapPath(err))
+			return nil, err
 		}
 		st.f = f
 	}
@@ -384,6 +416,36 @@ func (s *Store) lock(i int) (*stripe, error) {
 		return nil, fmt.Errorf("filestore: lock: %w", err)
 	}
 	return st, nil
+}
+
+// openLock opens (creating it if needed) stripe i's lock file in the lock
+// directory New opened. A name there that is not a regular file (a link,
+// say) is refused, not followed.
+func (s *Store) openLock(i int) (*os.File, error) {
+	if s.locks == nil {
+		return nil, ErrReadOnly
+	}
+	name := fmt.Sprintf("%02x", i)
+	p := filepath.Join(s.dir, locksDir, name)
+	notRegular := func(mode fs.FileMode) error {
+		return fmt.Errorf("filestore: lock file %s is %s, not a regular file: galleta follows no link out of %s; remove it", p, typeName(mode), s.dir)
+	}
+	f, err := s.locks.OpenFile(name, os.O_RDWR|os.O_CREATE|oNonblock, 0o600)
+	if err == nil {
+		fi, err := f.Stat()
+		if err == nil && fi.Mode().IsRegular() {
+			return f, nil
+		}
+		f.Close()
+		if err == nil {
+			return nil, notRegular(fi.Mode())
+		}
+		return nil, fmt.Errorf("filestore: open lock file %s: %w", p, unwrapPath(err))
+	}
+	if fi, lerr := s.locks.Lstat(name); lerr == nil && !fi.Mode().IsRegular() {
+		return nil, notRegular(fi.Mode())
+	}
+	return nil, s.writeError("open lock file in "+filepath.Join(s.dir, locksDir), err)
 }
 
 func (st *stripe) unlock() {
@@ -415,64 +477,131 @@ type current struct {
 	found     bool // a live session
 	exists    bool // a file exists (live or expired)
 	patchable bool
+
+	// With read's keep: the file read, still open for a patch of the very
+	// inode that was read (the caller closes it), and why it could not be
+	// opened for writing, if so.
+	f       *os.File
+	noWrite error
 }
 
-// read loads id's file. A missing file is found=false; a corrupt one is
-// moved aside (when the caller holds the stripe lock) and reported as
-// missing.
-func (s *Store) read(id string, now time.Time, locked bool) (current, error) {
-	var c current
-	f, err := os.Open(s.path(id))
+// notRegularError is the error for a session file name that is not a
+// regular file: a symbolic link (never followed), a FIFO or a device
+// (never waited on), a directory or a socket.
+type notRegularError struct{ mode fs.FileMode }
+
+func (e notRegularError) Error() string {
+	return "not a regular file but " + typeName(e.mode)
+}
+
+// typeName names a file type for a message.
+func typeName(m fs.FileMode) string {
+	switch t := m.Type(); {
+	case t&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	case t == 0:
+		return "a regular file"
+	default:
+		return "a special file (" + t.String() + ")"
+	}
+}
+
+// openRegular opens name in the session directory for flag, without
+// following a symbolic link or waiting on a FIFO, and returns it with its
+// fstat if it is a regular file. Anything else is a *fs.PathError wrapping
+// notRegularError (fs.ErrNotExist when there is nothing).
+func (s *Store) openRegular(name string, flag int) (*os.File, fs.FileInfo, error) {
+	f, err := s.openAt(name, flag, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return c, nil
+			return nil, nil, err
 		}
-		return c, s.ioError("read session", err)
+		// O_NOFOLLOW refuses a link (ELOOP on Linux, other errors
+		// elsewhere); a socket does not open (ENXIO), nor a directory for
+		// writing (EISDIR): tell these from real errors by the type.
+		if fi, lerr := s.root.Lstat(name); lerr == nil && !fi.Mode().IsRegular() {
+			return nil, nil, &fs.PathError{Op: "open", Path: name, Err: notRegularError{fi.Mode()}}
+		}
+		return nil, nil, err
 	}
 	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = &fs.PathError{Op: "open", Path: name, Err: notRegularError{fi.Mode()}}
+	}
 	if err != nil {
 		f.Close()
-		return c, s.ioError("read session", err)
+		return nil, nil, err
 	}
-	c.exists = true
-	size := fi.Size()
-	if size > int64(s.maxSize)*2+1024 {
+	return f, fi, nil
+}
+
+// read loads id's file. A missing file is found=false; a bad one (corrupt,
+// or not a regular file) is moved aside (when the caller holds the stripe
+// lock) and reported as missing. With keep, the file is opened for writing
+// too when it can be, and left open in c.f when it exists.
+func (s *Store) read(id string, now time.Time, locked, keep bool) (c current, err error) {
+	name := id + ext
+	flag := os.O_RDONLY
+	if keep {
+		flag = os.O_RDWR
+	}
+	f, fi, err := s.openRegular(name, flag)
+	if keep && errors.Is(err, fs.ErrPermission) {
+		// Readable but not writable: a patch will report it.
+		c.noWrite = err
+		f, fi, err = s.openRegular(name, os.O_RDONLY)
+	}
+	if err != nil {
+		var nr notRegularError
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return current{}, nil
+		case errors.As(err, &nr):
+			s.quarantine(id, nr.Error(), locked)
+			return current{}, nil
+		}
+		return current{}, s.ioError("read session", err)
+	}
+	bad := func(why string) (current, error) {
 		f.Close()
-		s.quarantine(id, "larger than the size limit", locked)
+		s.quarantine(id, why, locked)
 		return current{}, nil
 	}
+	size := fi.Size()
+	if size > int64(s.maxSize)*2+1024 {
+		return bad("larger than the size limit")
+	}
 	buf := make([]byte, size)
-	_, err = io.ReadFull(f, buf)
-	f.Close()
-	if err != nil {
+	if _, err = io.ReadFull(f, buf); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			// Shrunk under us: a Node writer without atomic rename, or
 			// a truncated file.
-			s.quarantine(id, "truncated", locked)
-			return current{}, nil
+			return bad("truncated")
 		}
-		return c, s.ioError("read session", err)
+		f.Close()
+		return current{}, s.ioError("read session", err)
 	}
 	mtime := fi.ModTime()
 	var d decoded
 	if len(s.keys) > 0 {
 		plain, err := open(s.keys, id, buf)
 		if err != nil {
-			s.quarantine(id, "cannot be decrypted with any of the keys (or is not an encrypted session file)", locked)
-			return current{}, nil
+			return bad("cannot be decrypted with any of the keys (or is not an encrypted session file)")
 		}
-		d, err = decodeFile(plain)
-		if err != nil {
-			s.quarantine(id, "decrypts to something that is not a session", locked)
-			return current{}, nil
+		if d, err = decodeFile(plain); err != nil {
+			return bad("decrypts to something that is not a session")
 		}
 		d.patchable = false
-	} else {
-		d, err = decodeFile(buf)
-		if err != nil {
-			s.quarantine(id, "empty, truncated or not a session JSON object", locked)
-			return current{}, nil
-		}
+	} else if d, err = decodeFile(buf); err != nil {
+		return bad("empty, truncated or not a session JSON object")
 	}
 	exp := mtime
 	if !exp.After(now) && !d.lastAccess.IsZero() {
@@ -487,41 +616,62 @@ func (s *Store) read(id string, now time.Time, locked bool) (current, error) {
 	c.rec = store.Record{Data: d.data, Expires: exp.Truncate(time.Millisecond)}
 	c.found = c.rec.Expires.After(now)
 	c.patchable = d.patchable
+	c.exists = true
+	if keep {
+		c.f = f
+	} else {
+		f.Close()
+	}
 	return c, nil
 }
 
-// quarantine moves a bad file to <dir>/.corrupt/. Without the stripe lock it
-// leaves the file for a locked caller (a writer may be replacing it).
-func (s *Store) quarantine(id, why string, locked bool) {
+// quarantine moves a bad file (or whatever else is at <id>.json) to
+// <dir>/.corrupt/, and reports whether it did. Without the stripe lock it
+// leaves the file for a locked caller (a writer may be replacing it). A
+// .corrupt that is not a directory of its own (a link, say) receives
+// nothing.
+func (s *Store) quarantine(id, why string, locked bool) bool {
 	if s.readOnly {
 		s.log.Warn("filestore: corrupt session file treated as absent and left in place (store opened read-only)", "reason", why, "dir", s.dir)
-		return
+		return false
 	}
 	if !locked {
 		st, err := s.lock(s.stripeOf(id))
 		if err != nil {
-			return
+			return false
 		}
 		defer st.unlock()
 		// Read again under the lock (a writer may have just replaced the
 		// file); a file still bad is moved aside by that read.
-		s.read(id, s.now(), true)
-		return
+		s.read(id, s.now(), true, false)
+		return false
 	}
-	if err := os.MkdirAll(filepath.Join(s.dir, corruptDir), 0o700); err != nil {
-		s.log.Error("filestore: cannot create quarantine directory", "dir", s.dir, "err", unwrapPath(err))
-		return
+	if err := s.root.Mkdir(corruptDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		s.log.Error("filestore: cannot create quarantine directory; a corrupt session file is left in place", "dir", s.dir, "err", unwrapPath(err))
+		return false
 	}
+	if fi, err := s.root.Lstat(corruptDir); err != nil || !fi.IsDir() {
+		what := "missing"
+		if err == nil {
+			what = typeName(fi.Mode())
+		}
+		s.log.Error("filestore: quarantine directory is not a directory (galleta follows no link out of the session directory); a corrupt session file is left in place: remove it", "quarantine", filepath.Join(s.dir, corruptDir), "is", what, "reason", why)
+		return false
+	}
+	// Time, a hash of the id (never the id), and a random part: two bad
+	// files of one session at one instant of the clock are both kept.
 	sum := sha256.Sum256([]byte(id))
-	name := fmt.Sprintf("%d-%s.json", s.now().UnixNano(), hex.EncodeToString(sum[:6]))
-	dst := filepath.Join(s.dir, corruptDir, name)
-	if err := os.Rename(s.path(id), dst); err != nil {
+	var r [4]byte
+	rand.Read(r[:])
+	name := fmt.Sprintf("%d-%s-%s.json", s.now().UnixNano(), hex.EncodeToString(sum[:6]), hex.EncodeToString(r[:]))
+	if err := s.root.Rename(id+ext, filepath.Join(corruptDir, name)); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			s.log.Error("filestore: cannot move a corrupt session file aside", "dir", s.dir, "err", unwrapPath(err))
 		}
-		return
+		return false
 	}
-	s.log.Warn("filestore: corrupt session file moved aside; the session is treated as absent", "reason", why, "moved_to", dst)
+	s.log.Warn("filestore: corrupt session file moved aside; the session is treated as absent", "reason", why, "moved_to", filepath.Join(s.dir, corruptDir, name))
+	return true
 }
 
 // Get returns the live session stored under id.
@@ -529,7 +679,7 @@ func (s *Store) Get(ctx context.Context, id string) (store.Record, error) {
 	if err := s.check(ctx, id); err != nil {
 		return store.Record{}, err
 	}
-	c, err := s.read(id, s.now(), false)
+	c, err := s.read(id, s.now(), false, false)
 	if err != nil {
 		return store.Record{}, err
 	}
@@ -589,7 +739,7 @@ func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 func (s *Store) List(ctx context.Context, fn func(id string, rec store.Record) bool) error {
 	now := s.now()
 	return s.walk(ctx, func(id string) (bool, error) {
-		c, err := s.read(id, now, false)
+		c, err := s.read(id, now, false, false)
 		if err != nil {
 			return false, err
 		}
@@ -606,12 +756,15 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 	now := s.now()
 	n := 0
 	err := s.walk(ctx, func(id string) (bool, error) {
-		fi, err := os.Lstat(s.path(id))
+		fi, err := s.root.Lstat(id + ext)
 		if errors.Is(err, fs.ErrNotExist) {
 			return true, nil
 		}
 		if err != nil {
 			return false, s.ioError("count sessions", err)
+		}
+		if !fi.Mode().IsRegular() {
+			return true, nil // no session (walk skips these; this one changed meanwhile)
 		}
 		if fi.ModTime().After(now) {
 			n++
@@ -620,7 +773,7 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 		if stamped(fi) {
 			return true, nil // galleta's and past its mtime: expired
 		}
-		c, err := s.read(id, now, false)
+		c, err := s.read(id, now, false, false)
 		if err != nil {
 			return false, err
 		}
@@ -635,12 +788,13 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 // walk lists the session files in directory order, without sorting (a
 // directory of a million files is read in chunks) and without a stat (the
 // callers that need one do it, in parallel where it matters: a stat of a
-// cold inode waits on the disk).
+// cold inode waits on the disk). Only regular files are listed (the type
+// comes with the name): a link, a FIFO or a directory is no session.
 func (s *Store) walk(ctx context.Context, fn func(id string) (bool, error)) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	d, err := os.Open(s.dir)
+	d, err := s.root.Open(".")
 	if err != nil {
 		return s.ioError("list sessions", err)
 	}
@@ -681,190 +835,12 @@ func tempName(i int) string {
 	return tmpPrefix + fmt.Sprintf("%02x-", i) + hex.EncodeToString(b[:])
 }
 
-// removeStaleTemps deletes temporary files whose writer is gone: galleta's
-// own (under their stripe's lock, so no live writer in any process owns
-// them) and Node write-file-atomic leftovers older than nodeAge (0: never).
-func (s *Store) removeStaleTemps(ctx context.Context, nodeAge time.Duration) error {
-	d, err := os.Open(s.dir)
-	if err != nil {
-		return s.ioError("list temporary files", err)
-	}
-	defer d.Close()
-	byStripe := map[int][]string{}
-	for {
-		ents, err := d.ReadDir(1024)
-		for _, e := range ents {
-			name := e.Name()
-			if strings.HasPrefix(name, tmpPrefix) {
-				rest := strings.TrimPrefix(name, tmpPrefix)
-				if strings.HasPrefix(rest, "probe-") {
-					byStripe[-1] = append(byStripe[-1], name)
-					continue
-				}
-				if len(rest) > 3 && rest[2] == '-' {
-					if i, err := strconv.ParseUint(rest[:2], 16, 8); err == nil {
-						byStripe[int(i)] = append(byStripe[int(i)], name)
-					}
-				}
-				continue
-			}
-			// write-file-atomic: "<id>.json.<number>"
-			if nodeAge > 0 && strings.Contains(name, ext+".") {
-				if fi, err := e.Info(); err == nil && s.now().Sub(fi.ModTime()) > nodeAge {
-					os.Remove(filepath.Join(s.dir, name))
-				}
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return s.ioError("list temporary files", err)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	for i, names := range byStripe {
-		if i < 0 {
-			// A probe of a New that crashed: only ever written at New.
-			for _, n := range names {
-				if fi, err := os.Stat(filepath.Join(s.dir, n)); err == nil && s.now().Sub(fi.ModTime()) > time.Minute {
-					os.Remove(filepath.Join(s.dir, n))
-				}
-			}
-			continue
-		}
-		st, err := s.lock(i)
-		if err != nil {
-			return err
-		}
-		for _, n := range names {
-			if err := os.Remove(filepath.Join(s.dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				s.log.Warn("filestore: remove leftover temporary file", "dir", s.dir, "err", unwrapPath(err))
-			}
-		}
-		st.unlock()
-	}
-	return nil
-}
-
-// Reap deletes expired sessions and leftover temporary files. A session is
-// decided by a stat when it can be: an mtime in the future is live, and a
-// past mtime with galleta's stamp (see stamp.go) is expired; only other
-// files (Node's) are read. The directory walk feeds workers that delete
-// each expired file under its session's lock (re-deciding there, since a
-// request may have touched it meanwhile), so a request waits at most for
-// one deletion.
-func (s *Store) Reap(ctx context.Context) (int, error) {
-	if s.closed.Load() {
-		return 0, ErrClosed
-	}
-	if s.readOnly {
-		return 0, ErrReadOnly
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := s.removeStaleTemps(ctx, time.Hour); err != nil {
-		return 0, err
-	}
-	now := s.now()
-	var (
-		n       atomic.Int64
-		work    = make(chan string, 1024)
-		wg      sync.WaitGroup
-		errOnce sync.Once
-		first   error
-		failed  = make(chan struct{})
-	)
-	for range reapWorkers {
-		wg.Go(func() {
-			for id := range work {
-				deleted, err := s.reapOne(id, now)
-				if err != nil {
-					errOnce.Do(func() { first = err; close(failed) })
-					continue
-				}
-				if deleted {
-					n.Add(1)
-				}
-			}
-		})
-	}
-	err := s.walk(ctx, func(id string) (bool, error) {
-		select {
-		case work <- id:
-			return true, nil
-		case <-failed:
-			return false, nil
-		case <-ctx.Done():
-			return false, ctx.Err()
-		}
-	})
-	close(work)
-	wg.Wait()
-	if first != nil {
-		err = first
-	}
-	return int(n.Load()), err
-}
-
-// reapWorkers deleting at once: unlinks wait on the disk (journal, discard)
-// more than on the CPU, so more workers than cores help (measured: 8
-// workers unlink 2.8x faster than 1 on a virtio disk).
-const reapWorkers = 8
-
-// reapOne deletes id's file if it is expired. A stat without the lock
-// skips live files cheaply; an expired candidate is decided again under the
-// session's lock, since a request may have touched it meanwhile.
-func (s *Store) reapOne(id string, now time.Time) (bool, error) {
-	p := s.path(id)
-	fi, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, s.ioError("reap", err)
-	}
-	if fi.ModTime().After(now) {
-		return false, nil
-	}
-	st, err := s.lock(s.stripeOf(id))
-	if err != nil {
-		return false, err
-	}
-	defer st.unlock()
-	if fi, err = os.Lstat(p); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
-		return false, s.ioError("reap", err)
-	}
-	if fi.ModTime().After(now) {
-		return false, nil // touched meanwhile
-	}
-	if !stamped(fi) {
-		// Not (or no longer recognisably) galleta's: Node's rule decides.
-		cur, err := s.read(id, now, true)
-		if err != nil || !cur.exists || cur.found {
-			return false, err
-		}
-	}
-	if err := os.Remove(p); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
-		return false, s.ioError("delete expired session", err)
-	}
-	return true, nil
-}
-
 var (
 	_ store.Store   = (*Store)(nil)
 	_ store.Updater = (*Store)(nil)
 	_ store.Lister  = (*Store)(nil)
 	_ store.Counter = (*Store)(nil)
 	_ store.Reaper  = (*Store)(nil)
+	_ store.Pinger  = (*Store)(nil)
 	_ io.Closer     = (*Store)(nil)
 )

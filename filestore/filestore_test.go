@@ -558,3 +558,30 @@ func dirNames(t *testing.T, dir string) []string {
 	slices.Sort(names)
 	return names
 }
+
+// Two bad files of one session moved aside at the same instant of the
+// store's clock are both kept: the second does not replace the first.
+func TestQuarantineKeepsEachFile(t *testing.T) {
+	s, c := newTest(t, Options{})
+	p := filepath.Join(s.dir, id1+".json")
+	future := c.Now().Add(time.Hour)
+	for _, content := range []string{"first bad", "second bad"} {
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, future, future)
+		if _, err := s.Get(ctx, id1); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Get of %q = %v, want ErrNotFound", content, err)
+		}
+	}
+	var kept []string
+	ents, _ := os.ReadDir(filepath.Join(s.dir, corruptDir))
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(s.dir, corruptDir, e.Name()))
+		kept = append(kept, string(b))
+	}
+	slices.Sort(kept)
+	if want := []string{"first bad", "second bad"}; !slices.Equal(kept, want) {
+		t.Fatalf(".corrupt holds %q, want %q", kept, want)
+	}
+}

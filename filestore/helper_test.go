@@ -45,19 +45,6 @@ func TestMain(m *testing.M) {
 // childLogger discards the store's log lines in children and verifiers.
 func childLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// childEnvInt reads an integer from the environment of a child.
-func childEnvInt(name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	var n int
-	if _, err := fmt.Sscan(v, &n); err != nil {
-		return def
-	}
-	return n
-}
-
 // childLine writes one line to stdout in a single write(2), unbuffered, so
 // a line the parent reads was complete before the child was killed.
 func childLine(format string, args ...any) error {

@@ -25,9 +25,11 @@ func stampTimes(expires time.Time) (atime, mtime time.Time) {
 	return mtime.Add(time.Millisecond), mtime
 }
 
-func chtimesStamped(path string, expires time.Time) error {
+// stamp sets f's times to expires with galleta's stamp. name is f's name
+// in the session directory (for platforms that set times by name).
+func (s *Store) stamp(f *os.File, name string, expires time.Time) error {
 	at, mt := stampTimes(expires)
-	return os.Chtimes(path, at, mt)
+	return s.setTimes(f, name, at, mt)
 }
 
 // stamped reports whether fi carries galleta's stamp.
