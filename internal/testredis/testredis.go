@@ -83,38 +83,48 @@ func Prefix(t testing.TB, c redis.UniversalClient) string {
 // no glob characters) on every primary of c, and returns how many.
 func DeletePrefix(ctx context.Context, c redis.UniversalClient, prefix string) (int, error) {
 	n := 0
-	del := func(ctx context.Context, node redis.Cmdable) error {
-		iter := node.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		for iter.Next(ctx) {
-			// One key per DEL: keys of a cluster node may be in different
-			// slots.
-			d, err := c.Del(ctx, iter.Val()).Result()
-			if err != nil {
-				return err
-			}
-			n += int(d)
-		}
-		return iter.Err()
-	}
+	err := walkPrefix(ctx, c, prefix, func(key string) error {
+		// One key per DEL: keys of a cluster node may be in different slots.
+		d, err := c.Del(ctx, key).Result()
+		n += int(d)
+		return err
+	})
+	return n, err
+}
+
+// CountPrefix counts the keys that start with prefix on every primary of c.
+func CountPrefix(ctx context.Context, c redis.UniversalClient, prefix string) (int, error) {
+	n := 0
+	err := walkPrefix(ctx, c, prefix, func(string) error { n++; return nil })
+	return n, err
+}
+
+// walkPrefix calls fn with every key under prefix, primary by primary.
+func walkPrefix(ctx context.Context, c redis.UniversalClient, prefix string, fn func(key string) error) error {
+	var nodes []redis.Cmdable
 	if cc, ok := c.(*redis.ClusterClient); ok {
-		var (
-			mu    sync.Mutex
-			nodes []*redis.Client
-		)
+		var mu sync.Mutex
 		if err := cc.ForEachMaster(ctx, func(_ context.Context, node *redis.Client) error {
 			mu.Lock() // ForEachMaster runs these concurrently
 			nodes = append(nodes, node)
 			mu.Unlock()
 			return nil
 		}); err != nil {
-			return 0, err
+			return err
 		}
-		for _, node := range nodes {
-			if err := del(ctx, node); err != nil {
-				return n, err
+	} else {
+		nodes = append(nodes, c)
+	}
+	for _, node := range nodes {
+		iter := node.Scan(ctx, 0, prefix+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			if err := fn(iter.Val()); err != nil {
+				return err
 			}
 		}
-		return n, nil
+		if err := iter.Err(); err != nil {
+			return err
+		}
 	}
-	return n, del(ctx, c)
+	return nil
 }
