@@ -137,6 +137,7 @@ func TestFaults(t *testing.T) {
 	cookie, _, _ := strings.Cut(w.Header().Get("Set-Cookie"), ";")
 	want := 1
 
+	baseG := stable(runtime.NumGoroutine)
 	var goroutines, conns []int
 	for cycle := range 3 {
 		for _, mode := range []faultproxy.Mode{faultproxy.Cut, faultproxy.Stall} {
@@ -182,16 +183,18 @@ func TestFaults(t *testing.T) {
 		goroutines = append(goroutines, stable(runtime.NumGoroutine))
 		conns = append(conns, stable(func() int { return int(app.client.PoolStats().TotalConns) }))
 	}
-	// Nothing grows from one cycle to the next (small slack for goroutines
-	// of the runtime and the HTTP machinery that come and go).
-	if g := settle(goroutines[0]+3, runtime.NumGoroutine); g > goroutines[0]+3 {
-		t.Errorf("goroutines after each fault cycle: %v, now %d: they pile up", goroutines, g)
+	// 72 requests failed (3 cycles x 2 faults x 12). Goroutines that piled
+	// up per failed request, or connections never returned, would show here
+	// as growth near that number; the pool (size 16) and its per-connection
+	// goroutines account for small changes.
+	if g := settle(baseG+20, runtime.NumGoroutine); g > baseG+20 {
+		t.Errorf("goroutines: %d before the faults, %v after each cycle, now %d: they pile up", baseG, goroutines, g)
 	}
-	if c := app.client.PoolStats().TotalConns; int(c) > conns[0]+2 || c > 16 {
-		t.Errorf("client pool connections after each fault cycle: %v, now %d: they pile up", conns, c)
+	if c := app.client.PoolStats().TotalConns; c > 16 {
+		t.Errorf("client pool connections after each fault cycle: %v, now %d, over the pool size 16", conns, c)
 	}
 	if p := settle(int(app.client.PoolStats().TotalConns), app.proxy.Conns); p > int(app.client.PoolStats().TotalConns)+1 {
 		t.Errorf("the proxy still carries %d connections, the client's pool has %d: closed connections leak", p, app.client.PoolStats().TotalConns)
 	}
-	t.Logf("goroutines after each cycle %v, pool connections %v", goroutines, conns)
+	t.Logf("goroutines before the faults %d, after each cycle %v; pool connections after each cycle %v", baseG, goroutines, conns)
 }

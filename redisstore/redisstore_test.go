@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -16,10 +17,16 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// go-redis logs every failed dial; the fault tests cause thousands.
+	redis.SetLogger(discardLogger{})
 	code := m.Run()
 	testredis.StopShared()
 	os.Exit(code)
 }
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 

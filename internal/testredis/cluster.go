@@ -41,7 +41,13 @@ type node struct {
 // node may not answer before the others mark it failed.
 const NodeTimeout = time.Second
 
-// Binaries the cluster needs.
+// Binaries reports whether the binaries a cluster needs (redis-server and
+// redis-cli) are on PATH, and if not, what to install.
+func Binaries() error {
+	_, _, err := binaries()
+	return err
+}
+
 func binaries() (server, cli string, err error) {
 	if server, err = exec.LookPath("redis-server"); err != nil {
 		return "", "", fmt.Errorf("redis-server not on PATH (install Redis 7.0 or newer, e.g. apt-get install redis-server): %w", err)
