@@ -148,13 +148,13 @@ var (
 )
 
 // probeTimeout bounds the first contact New makes with Redis.
-const probeTimeout = 3 * time.Second
+const probeTimeout = time.Second
 
 // New returns a store on client, which it never closes: the caller owns it.
 // client may be a *redis.Client (one server, or Sentinel through
 // redis.NewFailoverClient), a *redis.ClusterClient or a *redis.Ring.
 //
-// New contacts Redis once, bounded by a few seconds: it measures the clock
+// New contacts Redis once, bounded by a second: it measures the clock
 // offset (see the package doc) and logs a warning when maxmemory-policy is
 // an allkeys-* policy, which would evict live sessions and sign users out.
 // When Redis cannot be reached, New still returns the store (requests get

@@ -377,3 +377,69 @@ func StopShared() {
 		shared.c.Close()
 	}
 }
+
+// Server is a standalone redis-server started for one test, for settings
+// the machine's shared server must not be given (maxmemory, renamed
+// commands).
+type Server struct {
+	Addr string
+	dir  string
+	nd   *node
+}
+
+// StartServer starts redis-server on a free loopback port with extra
+// configuration arguments ("--maxmemory", "1mb", ...), without persistence,
+// and stops it when the test ends. It skips the test (fails with CI=true)
+// when redis-server is missing.
+func StartServer(t testing.TB, args ...string) *Server {
+	t.Helper()
+	server, _, err := binaries()
+	if err != nil {
+		Missing(t, "a private Redis server needs the binaries: "+err.Error())
+	}
+	dir := t.TempDir()
+	for try := 0; ; try++ {
+		ports, err := freePorts(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd := &node{port: ports[0], done: make(chan struct{})}
+		p := strconv.Itoa(nd.port)
+		all := append([]string{"--port", p, "--bind", "127.0.0.1", "--dir", dir,
+			"--logfile", "redis-" + p + ".log", "--save", "", "--appendonly", "no", "--daemonize", "no"}, args...)
+		cmd := exec.Command(server, all...)
+		cmd.SysProcAttr = sysProcAttr()
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("testredis: start redis-server: %v", err)
+		}
+		nd.cmd = cmd
+		go func() { // owned by the Server: ends with the process
+			cmd.Wait()
+			close(nd.done)
+		}()
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", p), dir: dir, nd: nd}
+		t.Cleanup(s.stop)
+		if err := waitPing(context.Background(), nd); err != nil {
+			if try < 2 {
+				continue // the port was taken meanwhile
+			}
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
+func (s *Server) stop() {
+	select {
+	case <-s.nd.done:
+		return
+	default:
+	}
+	s.nd.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.nd.done:
+	case <-time.After(5 * time.Second):
+		s.nd.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.nd.done
+	}
+}
