@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/internal/testredis"
 	"github.com/galleta-go/galleta/redisstore"
+	"github.com/galleta-go/galleta/store"
 )
 
 // idOfCookie returns the session id in a connect.sid-style cookie pair
@@ -187,6 +189,11 @@ func TestClusterPrimaryKilled(t *testing.T) {
 	if unavailable.Load() < before+20 {
 		t.Fatalf("10 s after the kill only %d requests got 503", unavailable.Load()-before)
 	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	if err := st.Ping(pctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Ping with a primary down = %v, want ErrUnavailable", err)
+	}
+	cancel()
 	if err := cl.Restart(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +207,9 @@ func TestClusterPrimaryKilled(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	stopLoad()
+	if err := st.Ping(ctx); err != nil {
+		t.Errorf("Ping after the restart: %v", err)
+	}
 	if okAfterRestart.Load() < 100 {
 		t.Fatalf("after the restart only %d requests succeeded in 10 s", okAfterRestart.Load())
 	}

@@ -17,3 +17,17 @@ func TestQuantize(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchPattern(t *testing.T) {
+	for prefix, want := range map[string]string{
+		"sess:":         `sess:*`,
+		"a*b?[c]\\d:":   `a\*b\?\[c\]\\d:*`,
+		"{tenant}:s:":   `{tenant}:s:*`,
+		"ünïcode:sess:": `ünïcode:sess:*`,
+	} {
+		s := &Store{prefix: prefix}
+		if got := s.matchPattern(); got != want {
+			t.Errorf("matchPattern(%q) = %q, want %q", prefix, got, want)
+		}
+	}
+}
