@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 )
+
+// ErrRedisTooOld is returned (wrapped) by New, and by every call, when
+// Redis lacks PEXPIRETIME: the store needs Redis 7.0 or newer.
+var ErrRedisTooOld = errors.New("redisstore: Redis 7.0 or newer is needed (the store reads expiries with PEXPIRETIME)")
 
 // clockOffset is Redis's clock minus the store's, in milliseconds, measured
 // once (successfully) and then fixed.
@@ -47,6 +52,12 @@ func (s *Store) offset(ctx context.Context) (int64, error) {
 			return err
 		}
 		o := quantize((t.UnixMicro()+999)/1000 - before)
+		// PEXPIRETIME (Redis 7.0) on a key that cannot exist (an invalid
+		// id) proves the server can run the store's scripts.
+		// (A cluster node may answer MOVED for it: that is fine.)
+		if err := c.PExpireTime(ctx, s.prefix+".probe").Err(); err != nil && strings.Contains(strings.ToLower(err.Error()), "unknown command") {
+			return fmt.Errorf("%w (PEXPIRETIME: %v)", ErrRedisTooOld, err)
+		}
 		// CONFIG is often forbidden on managed Redis: ignore its errors.
 		pol, _ := c.ConfigGet(ctx, "maxmemory-policy").Result()
 		mu.Lock()

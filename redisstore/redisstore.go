@@ -157,6 +157,7 @@ const probeTimeout = time.Second
 // New contacts Redis once, bounded by a second: it measures the clock
 // offset (see the package doc) and logs a warning when maxmemory-policy is
 // an allkeys-* policy, which would evict live sessions and sign users out.
+// It fails with ErrRedisTooOld when Redis lacks PEXPIRETIME (before 7.0).
 // When Redis cannot be reached, New still returns the store (requests get
 // store.ErrUnavailable until it can) and logs a warning; the first call
 // that reaches Redis does the same work.
@@ -192,7 +193,9 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
-	if _, err := s.offset(ctx); err != nil {
+	if _, err := s.offset(ctx); errors.Is(err, ErrRedisTooOld) {
+		return nil, err
+	} else if err != nil {
 		s.log.Warn("redisstore: cannot reach Redis now; requests will get 503 until it answers", "err", err)
 	}
 	return s, nil

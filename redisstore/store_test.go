@@ -399,3 +399,44 @@ func TestNewClientURLs(t *testing.T) {
 		}
 	}
 }
+
+// Redis without PEXPIRETIME (older than 7.0; simulated by renaming the
+// command away) is refused at New with a message that says what is needed.
+func TestRedisTooOld(t *testing.T) {
+	srv := testredis.StartServer(t, "--rename-command", "PEXPIRETIME", "")
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	_, err := redisstore.New(c, redisstore.Options{Logger: quiet})
+	if !errors.Is(err, redisstore.ErrRedisTooOld) || !strings.Contains(err.Error(), "7.0") {
+		t.Fatalf("New on a Redis without PEXPIRETIME = %v, want ErrRedisTooOld", err)
+	}
+}
+
+// A key without a Redis expiry (connect-redis with disableTTL) reads with
+// its cookie's expires, else NoExpiryTTL from now.
+func TestNoExpiryKey(t *testing.T) {
+	c := testredis.Client(t)
+	prefix := testredis.Prefix(t, c)
+	now := time.Now().Truncate(time.Millisecond)
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Now: func() time.Time { return now }, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := now.Add(90 * time.Minute)
+	withExpires := `{"cookie":{"originalMaxAge":5400000,"expires":"` + exp.UTC().Format("2006-01-02T15:04:05.000Z") + `","httpOnly":true,"path":"/"},"user":"ann"}`
+	for _, tc := range []struct {
+		value string
+		want  time.Time
+	}{
+		{withExpires, exp},
+		{string(data), now.Add(redisstore.NoExpiryTTL)},
+	} {
+		if err := c.Set(ctx, prefix+testID, tc.value, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := s.Get(ctx, testID)
+		if err != nil || !rec.Expires.Equal(tc.want) {
+			t.Errorf("Get of a key without expiry holding %s = %v, %v; want Expires %v", tc.value, rec.Expires, err, tc.want)
+		}
+	}
+}
