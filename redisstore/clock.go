@@ -20,7 +20,7 @@ var ErrRedisTooOld = errors.New("redisstore: Redis 7.0 or newer is needed (the s
 type clockOffset struct {
 	ready atomic.Bool
 	ms    atomic.Int64
-	mu    sync.Mutex // held while measuring
+	sem   chan struct{} // one slot, held while measuring (waits honour ctx)
 }
 
 // offset returns the clock offset, measuring it first if no measurement
@@ -30,8 +30,12 @@ func (s *Store) offset(ctx context.Context) (int64, error) {
 	if s.clock.ready.Load() {
 		return s.clock.ms.Load(), nil
 	}
-	s.clock.mu.Lock()
-	defer s.clock.mu.Unlock()
+	select {
+	case s.clock.sem <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-s.clock.sem }()
 	if s.clock.ready.Load() {
 		return s.clock.ms.Load(), nil
 	}

@@ -198,3 +198,56 @@ func TestFaults(t *testing.T) {
 	}
 	t.Logf("goroutines before the faults %d, after each cycle %v; pool connections after each cycle %v", baseG, goroutines, conns)
 }
+
+// Redis blackholed from the start: New returns after its probe, and
+// concurrent first calls (each would measure the clock offset) still end
+// within their own deadlines instead of queueing behind one another.
+func TestStalledFromStart(t *testing.T) {
+	direct := testredis.Client(t)
+	proxy, err := faultproxy.Start(direct.Options().Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	proxy.Set(faultproxy.Stall)
+	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DB: direct.Options().DB, Username: direct.Options().Username,
+		Password: direct.Options().Password, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { client.Close() })
+	start := time.Now()
+	st, err := redisstore.New(client, redisstore.Options{Prefix: testredis.Prefix(t, direct), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("New took %v with Redis blackholed, want about its 1 s probe", took)
+	}
+	const timeout = 300 * time.Millisecond
+	var wg sync.WaitGroup
+	// A call with a long deadline measures first; the short ones must not
+	// wait for it beyond their own deadlines.
+	wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		st.Get(ctx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+	})
+	time.Sleep(50 * time.Millisecond) // let it take the measurement (real Redis, real clock)
+	for range 8 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			start := time.Now()
+			_, err := st.Get(ctx, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+			if !galleta.IsUnavailable(err) {
+				t.Errorf("Get = %v, want unavailable", err)
+			}
+			if took := time.Since(start); took > 2*timeout {
+				t.Errorf("Get took %v, over 2x its %v deadline", took, timeout)
+			}
+		})
+	}
+	wg.Wait()
+	proxy.Set(faultproxy.Pass)
+	if _, err := st.Get(context.Background(), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"); err == nil || galleta.IsUnavailable(err) {
+		t.Errorf("Get once Redis passes = %v, want ErrNotFound", err)
+	}
+}

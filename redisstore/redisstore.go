@@ -173,6 +173,7 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 		now:         o.Now,
 		log:         o.Logger,
 	}
+	s.clock.sem = make(chan struct{}, 1)
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
