@@ -24,18 +24,24 @@
 //
 // Writes set the key's expiry with PXAT in Redis's clock: the session's
 // Expires (in milliseconds, truncated) translated from the store's clock
-// (Options.Now) to Redis's by an offset the store measures once with TIME
+// (Options.Now) to Redis's by an offset the store measures once, with TIME
 // on every primary, before its first command. Reads translate PEXPIRETIME
 // back with the same offset, so a session's Expires reads back exactly as
 // written, and expiry is judged by the store's clock, as the store contract
-// asks. The offset is an upper bound of the difference between the clocks
-// (TIME's answer minus the store's time before asking), so Redis deletes a
-// key no earlier than the store's clock says it expires, whatever the skew
-// between the app's host and Redis's. Keys written by Node (relative EX
-// seconds) read back through the same offset. The offset is measured once:
-// a clock step on either host after that shifts expiries by the step (a
-// step of Redis's clock ahead ends sessions early by that much) until the
-// store is created again.
+// asks (an injected clock at any date works too).
+//
+// The offset is the measured difference (Redis's clock minus the store's,
+// an upper bound since TIME runs after the store reads its clock) rounded to
+// the nearest second, plus one second. So Redis never deletes a key before
+// the store's clock says it expires, whatever the skew between the hosts;
+// and every process whose clock is within half a second of Redis's (any
+// host with NTP) uses the same offset, so what one writes, another reads
+// back to the millisecond. The cost: a key lives in Redis about a second
+// longer than its session, a Node app (which trusts Redis's expiry) can use
+// a session galleta wrote for that second longer, and galleta reads a
+// session Node wrote (EX seconds) as ending a second before Redis drops
+// it. The offset is measured once: a clock step on either host after that
+// shifts expiries by the step until the store is created again.
 //
 // # Updates
 //
@@ -45,8 +51,9 @@
 // expired meanwhile is never re-created. When the stored value changed, the
 // script's reply carries the current value and expiry, so the retry needs no
 // extra read. A commit whose session nobody else changed costs one round
-// trip. Conflicts are retried with a short randomized backoff, at most
-// Options.MaxUpdateAttempts times.
+// trip. After a second conflict in a row the store backs off (random, up
+// to about 16 ms) and reads again; at most Options.MaxUpdateAttempts
+// attempts, and never past the context's deadline.
 //
 // # Errors
 //
