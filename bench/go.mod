@@ -1,6 +1,6 @@
 module github.com/galleta-go/galleta/bench
 
-go 1.26
+go 1.26.0
 
 require github.com/galleta-go/galleta v0.0.0
 

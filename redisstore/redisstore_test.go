@@ -1,0 +1,93 @@
+package redisstore_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/galleta-go/galleta/internal/testredis"
+	"github.com/galleta-go/galleta/redisstore"
+	"github.com/galleta-go/galleta/store"
+	"github.com/galleta-go/galleta/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	// go-redis logs every failed dial; the fault tests cause thousands.
+	redis.SetLogger(discardLogger{})
+	code := m.Run()
+	testredis.StopShared()
+	os.Exit(code)
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// newStore returns a NewFunc for stores on client, each under a fresh
+// prefix: storetest compares counts as deltas, which holds only if another
+// subtest's sessions do not expire when this subtest advances its clock.
+func newStore(client redis.UniversalClient) storetest.NewFunc {
+	return func(t *testing.T, now func() time.Time) store.Store {
+		s, err := redisstore.New(client, redisstore.Options{Prefix: testredis.Prefix(t, client), Now: now, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
+func clusterClient(t *testing.T) *redis.ClusterClient {
+	c := testredis.SharedCluster(t).Client()
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// storetest.Run on the machine's Redis (REDIS_URL).
+func TestConformance(t *testing.T) {
+	storetest.Run(t, newStore(testredis.Client(t)))
+}
+
+// storetest.Run on a three-primary Redis Cluster started for the package.
+func TestConformanceCluster(t *testing.T) {
+	storetest.Run(t, newStore(clusterClient(t)))
+}
+
+// Two stores on two clients of one Redis.
+func TestShared(t *testing.T) {
+	c1 := testredis.Client(t)
+	c2 := testredis.Client(t)
+	prefix := testredis.Prefix(t, c1)
+	clients := []*redis.Client{c1, c2}
+	n := 0
+	storetest.RunShared(t, func(t *testing.T, now func() time.Time) store.Store {
+		s, err := redisstore.New(clients[n%2], redisstore.Options{Prefix: prefix, Now: now, Logger: quiet})
+		n++
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// Two stores on two cluster clients of one cluster.
+func TestSharedCluster(t *testing.T) {
+	c1, c2 := clusterClient(t), clusterClient(t)
+	prefix := testredis.Prefix(t, c1)
+	clients := []*redis.ClusterClient{c1, c2}
+	n := 0
+	storetest.RunShared(t, func(t *testing.T, now func() time.Time) store.Store {
+		s, err := redisstore.New(clients[n%2], redisstore.Options{Prefix: prefix, Now: now, Logger: quiet})
+		n++
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
