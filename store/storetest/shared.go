@@ -68,7 +68,7 @@ func testCrossRead(t *testing.T, s [2]store.Store, c *Clock) {
 	mustSet(t, s[0], id, store.Record{Data: sessionData("a"), Expires: exp})
 	wantRecord(t, s[1], id, sessionData("a"), exp)
 	exp2 := exp.Add(time.Hour)
-	if err := s[1].Touch(ctx, id, exp2); err != nil {
+	if err := s[1].Touch(t.Context(), id, exp2); err != nil {
 		t.Fatalf("Touch through the second store: %v", err)
 	}
 	wantRecord(t, s[0], id, sessionData("a"), exp2)
@@ -87,7 +87,7 @@ func testCounterTwoStores(t *testing.T, s [2]store.Store, c *Clock) {
 	for g := range goroutines {
 		wg.Go(func() {
 			for range iters {
-				err := u[g%2].Update(ctx, id, func(cur store.Record, found bool) (store.Record, bool, error) {
+				err := u[g%2].Update(t.Context(), id, func(cur store.Record, found bool) (store.Record, bool, error) {
 					if !found {
 						return store.Record{}, false, errors.New("the counter record is gone")
 					}
@@ -113,15 +113,15 @@ func testNoResurrectionAcross(t *testing.T, s [2]store.Store, c *Clock) {
 	id := newID(t)
 	exp := c.Now().Add(time.Hour)
 	mustSet(t, s[0], id, store.Record{Data: sessionData("gone"), Expires: exp})
-	seen, err := s[0].Get(ctx, id)
+	seen, err := s[0].Get(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen.Data = bytes.Clone(seen.Data)
-	if err := s[1].Delete(ctx, id); err != nil {
+	if err := s[1].Delete(t.Context(), id); err != nil {
 		t.Fatal(err)
 	}
-	if err := s[0].Touch(ctx, id, exp.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+	if err := s[0].Touch(t.Context(), id, exp.Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Touch after the other store's Delete = %v, want ErrNotFound", err)
 	}
 	noWrite := func(what string) store.UpdateFunc {
@@ -133,7 +133,7 @@ func testNoResurrectionAcross(t *testing.T, s [2]store.Store, c *Clock) {
 		}
 	}
 	if u, ok := s[0].(store.Updater); ok {
-		if err := u.Update(ctx, id, noWrite("Update")); err != nil {
+		if err := u.Update(t.Context(), id, noWrite("Update")); err != nil {
 			t.Errorf("Update after the other store's Delete: %v", err)
 		}
 	}
@@ -142,7 +142,7 @@ func testNoResurrectionAcross(t *testing.T, s [2]store.Store, c *Clock) {
 		// shown, and nothing when the session is gone. Shown seen first, it
 		// writes; the store must not let that write land on a deleted key.
 		calls := 0
-		err := o.UpdateFrom(ctx, id, seen, func(cur store.Record, found bool) (store.Record, bool, error) {
+		err := o.UpdateFrom(t.Context(), id, seen, func(cur store.Record, found bool) (store.Record, bool, error) {
 			calls++
 			if !found {
 				return store.Record{}, false, nil
@@ -168,7 +168,7 @@ func testOptimisticAcross(t *testing.T, s [2]store.Store, c *Clock) {
 	id := newID(t)
 	exp := c.Now().Add(time.Hour)
 	mustSet(t, s[0], id, store.Record{Data: counterData(1), Expires: exp})
-	seen, err := s[0].Get(ctx, id)
+	seen, err := s[0].Get(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func testOptimisticAcross(t *testing.T, s [2]store.Store, c *Clock) {
 	// The other store replaces the record after seen was read.
 	mustSet(t, s[1], id, store.Record{Data: counterData(10), Expires: exp})
 	var shown []int
-	err = o0.UpdateFrom(ctx, id, seen, func(cur store.Record, found bool) (store.Record, bool, error) {
+	err = o0.UpdateFrom(t.Context(), id, seen, func(cur store.Record, found bool) (store.Record, bool, error) {
 		if !found {
 			return store.Record{}, false, errors.New("the record is gone")
 		}
