@@ -89,9 +89,9 @@ var ErrClosed = errors.New("redisstore: store is closed")
 
 // Defaults of Options.
 const (
-	DefaultPrefix            = "sess:"
-	DefaultMaxSize           = 1 << 20
-	DefaultMaxUpdateAttempts = 1000
+	defaultPrefix            = "sess:"
+	defaultMaxSize           = 1 << 20
+	defaultMaxUpdateAttempts = 1000
 	// NoExpiryTTL is the life the store gives, when it reads it, a key that
 	// has no Redis expiry (written by a Node store with disableTTL) and whose
 	// cookie has no expires: connect-redis's default ttl. The key itself is
@@ -115,7 +115,8 @@ type Options struct {
 	// MaxUpdateAttempts bounds the compare-and-set attempts of one Update
 	// or UpdateFrom when other writers keep changing the session; after
 	// that the update fails with an error wrapping store.ErrUnavailable
-	// that says so. Default 64.
+	// that says so. Default 1000 (with StoreTimeout's deadline usually
+	// ending the retries first).
 	MaxUpdateAttempts int
 
 	// Now returns the current time; expiry is judged against it. Default
@@ -182,13 +183,13 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 	}
 	s.clock.sem = make(chan struct{}, 1)
 	if s.prefix == "" {
-		s.prefix = DefaultPrefix
+		s.prefix = defaultPrefix
 	}
 	if s.maxSize == 0 {
-		s.maxSize = DefaultMaxSize
+		s.maxSize = defaultMaxSize
 	}
 	if s.maxAttempts <= 0 {
-		s.maxAttempts = DefaultMaxUpdateAttempts
+		s.maxAttempts = defaultMaxUpdateAttempts
 	}
 	if s.now == nil {
 		s.now = time.Now
