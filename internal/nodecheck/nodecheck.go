@@ -1,9 +1,10 @@
 // Package nodecheck runs the Node side of the store compatibility tests:
 // server.js, an HTTP server with express-session on a Node session store
-// (connect-redis for Redis), at the versions pinned in package-lock.json
-// beside it. A test starts it with Start, sends it requests carrying the
-// same connect.sid cookie a galleta Manager reads, and checks that each
-// side reads and changes what the other wrote.
+// (connect-redis for Redis, connect-pg-simple for PostgreSQL), at the
+// versions pinned in package-lock.json beside it. A test starts it with
+// Start, sends it requests carrying the same connect.sid cookie a galleta
+// Manager reads, and checks that each side reads and changes what the
+// other wrote. SetClock moves the clock Node judges expiry by.
 //
 // It needs node (GALLETA_NODE, default "node" on PATH) and the packages:
 // `npm ci --prefix internal/nodecheck`. Without them Start skips the test,
@@ -31,14 +32,19 @@ import (
 // storePackages are the npm packages each Node store needs.
 var storePackages = map[string][]string{
 	"redis": {"express-session", "connect-redis", "redis"},
+	"pg":    {"express-session", "connect-pg-simple", "pg"},
 }
 
 // Config configures server.js.
 type Config struct {
-	URL    string `json:"url"`    // the store's URL (redis://...)
-	Prefix string `json:"prefix"` // key prefix (connect-redis's prefix)
-	Secret string `json:"secret"` // the cookie secret
-	TTL    int    `json:"ttl,omitempty"`
+	URL    string `json:"url"`              // the store's URL (redis://..., postgres://...)
+	Prefix string `json:"prefix,omitempty"` // key prefix (connect-redis's prefix)
+	Schema string `json:"schema,omitempty"` // connect-pg-simple's schemaName
+	Table  string `json:"table,omitempty"`  // connect-pg-simple's tableName (default "session")
+	// TimeZone is the TimeZone of pg's connections (default: the server's).
+	TimeZone string `json:"timezone,omitempty"`
+	Secret   string `json:"secret"` // the cookie secret
+	TTL      int    `json:"ttl,omitempty"`
 	// MaxAge is the cookie's maxAge in milliseconds; 0: a browser-session
 	// cookie (maxAge null), whose store ttl is TTL seconds.
 	MaxAge int64 `json:"maxAge,omitempty"`
@@ -68,7 +74,7 @@ func missing(t testing.TB, what string) {
 	t.Skip("Node compatibility test skipped: " + msg)
 }
 
-// Start runs server.js with the Node store named store ("redis") and cfg,
+// Start runs server.js with the Node store named store ("redis", "pg") and cfg,
 // waits until it listens, and stops it when the test ends.
 func Start(t testing.TB, store string, cfg Config) *Server {
 	t.Helper()
@@ -185,6 +191,20 @@ func (s *Server) Do(t testing.TB, method, path, cookie string) Reply {
 	}
 	r.SetCookie = res.Header.Get("Set-Cookie")
 	return r
+}
+
+// SetClock moves the clock Node's express-session and store read (Date.now)
+// to the real time plus offset, for the requests that follow.
+func (s *Server) SetClock(t testing.TB, offset time.Duration) {
+	t.Helper()
+	res, err := http.Post(fmt.Sprintf("%s/clock?offset=%d", s.URL, offset.Milliseconds()), "", nil)
+	if err != nil {
+		t.Fatalf("nodecheck: set the clock: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("nodecheck: set the clock: %s", res.Status)
+	}
 }
 
 type syncBuffer struct {

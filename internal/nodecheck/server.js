@@ -7,9 +7,12 @@
 //   node server.js STORE CONFIG_JSON
 //
 // STORE picks the Node store: "redis" (connect-redis with the redis
-// client). CONFIG_JSON: {"url": store URL, "prefix": key prefix,
-// "secret": cookie secret, "ttl": store ttl in seconds (optional),
-// "maxAge": cookie maxAge in ms (optional, null: browser-session cookie)}.
+// client) or "pg" (connect-pg-simple with pg). CONFIG_JSON: {"url": store
+// URL, "prefix": key prefix (redis), "schema" and "table": schemaName and
+// tableName (pg), "timezone": the TimeZone of pg's connections (optional,
+// sent as the startup option -c TimeZone=...), "secret": cookie secret,
+// "ttl": store ttl in seconds (optional), "maxAge": cookie maxAge in ms
+// (optional, null: browser-session cookie)}.
 //
 // It prints "listening PORT" on stdout once it serves on 127.0.0.1, and
 // exits on SIGTERM or when stdin closes (so it never outlives the test).
@@ -19,11 +22,21 @@
 //   POST /set?k=v&k2=v2       sets each key to JSON.parse(v) (or the string v)
 //   POST /incr?k=name         increments a number
 //   POST /destroy             req.session.destroy()
+//   POST /clock?offset=MS     moves Date.now (which express-session and the
+//                             stores read) MS milliseconds from the real
+//                             clock; answers {"now": Date.now()}, no session
 //
 // Install with `npm ci --prefix internal/nodecheck`.
 'use strict';
 
 const http = require('http');
+
+// The clock the stores and express-session read, movable by POST /clock so
+// a test can ask Node what it considers live at a given instant.
+let clockOffset = 0;
+const realNow = Date.now;
+Date.now = () => realNow() + clockOffset;
+
 const session = require('express-session');
 
 function fail(msg) {
@@ -43,8 +56,20 @@ async function makeStore(kind, cfg) {
       if (cfg.ttl) opts.ttl = cfg.ttl;
       return {store: new RedisStore(opts), close: () => client.quit()};
     }
+    case 'pg': {
+      const pg = require('pg');
+      const PGStore = require('connect-pg-simple')(session);
+      const poolCfg = {connectionString: cfg.url};
+      if (cfg.timezone) poolCfg.options = '-c TimeZone=' + cfg.timezone;
+      const pool = new pg.Pool(poolCfg);
+      pool.on('error', (e) => process.stderr.write('server.js: pg pool: ' + e.message + '\n'));
+      const opts = {pool, tableName: cfg.table || 'session', pruneSessionInterval: false};
+      if (cfg.schema) opts.schemaName = cfg.schema;
+      if (cfg.ttl) opts.ttl = cfg.ttl;
+      return {store: new PGStore(opts), close: () => pool.end()};
+    }
     default:
-      fail('unknown store ' + JSON.stringify(kind) + ': want redis');
+      fail('unknown store ' + JSON.stringify(kind) + ': want redis or pg');
   }
 }
 
@@ -76,6 +101,11 @@ async function main() {
   });
 
   const server = http.createServer((req, res) => {
+    if (req.method === 'POST' && req.url.startsWith('/clock?')) {
+      clockOffset = Number(new URL(req.url, 'http://x').searchParams.get('offset')) || 0;
+      res.setHeader('Content-Type', 'application/json');
+      return res.end(JSON.stringify({now: Date.now()}));
+    }
     mw(req, res, (err) => {
       const reply = (code, body) => {
         res.statusCode = code;
