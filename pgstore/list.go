@@ -100,9 +100,12 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 
 // Reap deletes the rows whose expiry is not after the store's now (the
 // rows Get no longer returns), in statements of at most PruneBatch rows,
-// until a statement deletes fewer, and returns how many it deleted. Rows
-// another pruner holds are skipped, and a row touched or saved during the
-// statement is kept (its expiry is checked again on the row it locks).
+// until a statement deletes fewer, and returns how many it deleted.
+// Between two statements it waits as long as the last one took, so a large
+// prune uses at most half of one connection's time and requests keep
+// their latency. Rows another pruner holds are skipped, and a row touched
+// or saved during a statement is kept (its expiry is checked again on the
+// row it locks).
 func (s *Store) Reap(ctx context.Context) (int, error) {
 	if err := s.start(ctx); err != nil {
 		return 0, err
@@ -114,6 +117,7 @@ func (s *Store) Reap(ctx context.Context) (int, error) {
 		}
 		var n int64
 		now := s.nowMS()
+		start := time.Now()
 		err := s.retry(ctx, true, func() error {
 			tag, err := s.pool.Exec(ctx, s.sql.reap, now, s.batch)
 			n = tag.RowsAffected()
@@ -126,6 +130,24 @@ func (s *Store) Reap(ctx context.Context) (int, error) {
 		if n < int64(s.batch) {
 			return total, nil
 		}
+		if err := pause(ctx, min(time.Since(start), maxReapPause)); err != nil {
+			return total, s.fail("reap sessions", err)
+		}
+	}
+}
+
+// maxReapPause caps Reap's wait between two statements.
+const maxReapPause = time.Second
+
+// pause waits d or until ctx is done.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
