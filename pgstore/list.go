@@ -14,9 +14,10 @@ import (
 // List calls fn with each live session in sid order, until fn returns
 // false. It reads pages of at most 100 rows (and about 4 MiB), each one
 // statement with keyset pagination on sid, and calls fn after the page's
-// rows are read, so no connection is held while fn runs. Expiry is judged
-// by the store's clock; corrupt rows are skipped. fn must not call the
-// store.
+// rows are read, so no connection is held while fn runs. It stops with
+// ctx's error as soon as ctx ends (checked before each page and each call
+// of fn). Expiry is judged by the store's clock; corrupt rows and ids
+// galleta cannot use are skipped. fn must not call the store.
 func (s *Store) List(ctx context.Context, fn func(id string, rec store.Record) bool) error {
 	if err := s.start(ctx); err != nil {
 		return err
@@ -51,6 +52,9 @@ func (s *Store) List(ctx context.Context, fn func(id string, rec store.Record) b
 			return s.fail("list sessions", err)
 		}
 		for _, it := range page {
+			if err := ctx.Err(); err != nil {
+				return s.fail("list sessions", err)
+			}
 			if !store.ValidID(it.id) {
 				continue // not a session id galleta could use
 			}

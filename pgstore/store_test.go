@@ -566,8 +566,11 @@ func TestUnreachable(t *testing.T) {
 		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		if err := f(cctx); !errors.Is(err, store.ErrUnavailable) {
+		err := f(cctx)
+		if !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s = %v, want ErrUnavailable", what, err)
+		} else if strings.Contains(err.Error(), testID) {
+			t.Errorf("%s's error names the session id: %v", what, err)
 		}
 		if took := time.Since(start); took > time.Second {
 			t.Errorf("%s took %v with a 500 ms context", what, took)
