@@ -41,8 +41,10 @@
 // every expiry as long as ALL connections of every app using the table
 // have the same TimeZone. The default is the server's TimeZone setting,
 // which both sides then share; a per-connection setting (the URL's
-// timezone=, PGTZ, an AfterConnect SET TIME ZONE, pg's options) must be
-// the same on every side. Use UTC (ALTER DATABASE ... SET timezone = 'UTC'),
+// timezone=, an AfterConnect SET TIME ZONE, pg's options) must be the
+// same on every side. Beware PGTZ: pgx (like libpq) reads it, Node's pg
+// does not, so setting it for the Go app alone makes the sides disagree.
+// Use UTC (ALTER DATABASE ... SET timezone = 'UTC'),
 // or at least a zone without daylight saving: around a clock change a
 // local time is missing or ambiguous, so a session expiring in that hour
 // can end up to an hour early or late. The store logs a warning at setup
@@ -77,7 +79,9 @@
 // PruneBatch rows (DELETE ... WHERE ctid = ANY(ARRAY(SELECT ctid ...
 // LIMIT n FOR UPDATE SKIP LOCKED))), so no statement holds many row locks
 // or runs long, and two instances pruning at once skip each other's rows.
-// Close stops it. Reap runs the same deletion once.
+// Between two statements it waits as long as the last one took, so a
+// large backlog is deleted at half speed rather than at the expense of
+// requests' latency. Close stops it. Reap runs the same deletion once.
 //
 // # Errors
 //
