@@ -68,9 +68,7 @@ func reachable() error {
 // Missing when PostgreSQL does not answer.
 func Config(t testing.TB) *pgxpool.Config {
 	t.Helper()
-	if err := reachable(); err != nil {
-		Missing(t, fmt.Sprintf("no PostgreSQL answers at DATABASE_URL=%s (%v); start PostgreSQL or point DATABASE_URL at one", URL(), err))
-	}
+	need(t)
 	cfg, err := pgxpool.ParseConfig(URL())
 	if err != nil {
 		t.Fatalf("DATABASE_URL %q: %v", URL(), err)
@@ -114,13 +112,19 @@ func Schema(t testing.TB) string {
 	return name
 }
 
-// Exec runs sql on a connection of its own (not a test's pool), failing
-// the test on an error.
-func Exec(t testing.TB, sql string, args ...any) {
+// need ends the test through Missing when PostgreSQL does not answer.
+func need(t testing.TB) {
 	t.Helper()
 	if err := reachable(); err != nil {
 		Missing(t, fmt.Sprintf("no PostgreSQL answers at DATABASE_URL=%s (%v); start PostgreSQL or point DATABASE_URL at one", URL(), err))
 	}
+}
+
+// Exec runs sql on a connection of its own (not a test's pool), failing
+// the test on an error.
+func Exec(t testing.TB, sql string, args ...any) {
+	t.Helper()
+	need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := exec(ctx, sql, args...); err != nil {
@@ -142,6 +146,7 @@ func exec(ctx context.Context, sql string, args ...any) error {
 // row into dst.
 func QueryRow(t testing.TB, sql string, args []any, dst ...any) {
 	t.Helper()
+	need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := pgx.Connect(ctx, URL())
