@@ -419,7 +419,11 @@ func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// checkHealth runs a check, or reuses one younger than healthTTL.
+// checkHealth runs a check, or reuses one that ended less than healthTTL
+// ago. A result's age counts from the end of its check, so the requests
+// that queued behind a slow one (a stalled store takes the whole 2-second
+// bound) take its result instead of each running another; a recovery shows
+// at most healthTTL after the last failing check ended.
 func (a *app) checkHealth(ctx context.Context) error {
 	h := &a.health
 	h.mu.Lock()
@@ -440,7 +444,7 @@ func (a *app) checkHealth(ctx context.Context) error {
 	if err != nil {
 		a.log.Error("galleta: health check failed", "store", a.cfg.store.String(), "err", err)
 	}
-	h.at, h.err, h.ok = now, err, true
+	h.at, h.err, h.ok = a.now(), err, true
 	return err
 }
 
