@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/galleta-go/galleta/internal/faultproxy"
 	"github.com/galleta-go/galleta/internal/testredis"
 	"github.com/galleta-go/galleta/redisstore"
 	"github.com/galleta-go/galleta/store"
@@ -468,5 +470,101 @@ func TestMigrateFileToRedisAndBack(t *testing.T) {
 	}
 	if exps[r.url] != exps[back] || exps[r.url] == "" {
 		t.Fatalf("expiry changed in migration: %v", exps)
+	}
+}
+
+// waitHealth polls /healthz until it answers want, for at most limit, and
+// returns how long that took. Each poll may itself take up to the check's
+// 2-second bound while Redis is stalled.
+func waitHealth(t *testing.T, base string, want int, limit time.Duration, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		code, body := healthz(t, base)
+		if code == want {
+			if code == 503 && body != "unhealthy: the session store is not answering\n" {
+				t.Errorf("%s: 503 body %q, want the fixed text", what, body)
+			}
+			return time.Since(start)
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("%s: /healthz still %d after %v, want %d", what, code, time.Since(start).Round(time.Millisecond), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// /healthz on Redis behind a fault proxy: cut off (connections closed and
+// refused), then stalled (accepted, nothing forwarded), it turns 503 with
+// the fixed body; each time the proxy lets traffic through again it turns
+// 200 within a bounded time (the 1-second result cache plus one check),
+// with the same server, store and client, and the session kept counting.
+func TestHealthzRedisFaults(t *testing.T) {
+	r := redisServer(t)
+	base, err := url.Parse(testredis.URL())
+	if err != nil || base.Scheme == "unix" {
+		t.Skipf("REDIS_URL %s is not a TCP URL a proxy can stand in front of", testredis.URL())
+	}
+	opt := r.client.(*redis.Client).Options()
+	proxy, err := faultproxy.Start(opt.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	base.Host = proxy.Addr()
+	var logs logBuffer
+	spec, err := parseStore(withPrefix(base.String(), r.prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testConfig("")
+	c.store = spec
+	a, err := newApp(c, testSecret, slogText(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.handler())
+	t.Cleanup(func() { srv.Close(); a.close() })
+
+	waitHealth(t, srv.URL, 200, 3*time.Second, "at start")
+	user := client(t)
+	if code, _ := call(t, user, "POST", srv.URL+"/api/login", `{"user":"ann"}`); code != 200 {
+		t.Fatalf("login: %d", code)
+	}
+	visits := 0
+	for _, f := range []struct {
+		mode      faultproxy.Mode
+		unhealthy time.Duration // the longest /healthz may stay 200
+	}{
+		// A cached ok (1 s), then a check that fails at once.
+		{faultproxy.Cut, healthTTL + 2*time.Second},
+		// A cached ok (1 s), then a check that times out (2 s).
+		{faultproxy.Stall, healthTTL + 2*time.Second + 2*time.Second},
+	} {
+		proxy.Set(f.mode)
+		took := waitHealth(t, srv.URL, 503, f.unhealthy, f.mode.String())
+		if f.mode == faultproxy.Cut {
+			resp, err := user.Post(srv.URL+"/api/visits", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readAll(t, resp)
+			if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || strings.Contains(body, proxy.Addr()) {
+				t.Errorf("a visit with Redis cut off: %d %q, Retry-After %q", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+			}
+		}
+		proxy.Set(faultproxy.Pass)
+		// A cached failure (1 s from the end of its check), then a check
+		// that passes; a check caught in the stall finishes once the
+		// proxy forwards again.
+		back := waitHealth(t, srv.URL, 200, healthTTL+1500*time.Millisecond, f.mode.String()+" ended")
+		visits++
+		if code, m := call(t, user, "POST", srv.URL+"/api/visits", ""); code != 200 || m["visits"] != float64(visits) {
+			t.Fatalf("a visit after the %s ended: %d %v, want visits %d", f.mode, code, m, visits)
+		}
+		t.Logf("%s: 503 after %v, 200 again %v after the proxy passed", f.mode, took.Round(time.Millisecond), back.Round(time.Millisecond))
+	}
+	if !strings.Contains(logs.String(), "health check failed") {
+		t.Errorf("the cause of the 503s is not in the log:\n%s", logs.String())
 	}
 }
