@@ -7,7 +7,7 @@
 # request: a load), and galleta's throughput over scs's.
 #
 #   bench/redis.sh                        # -benchtime=2s, once
-#   BENCHTIME=5s COUNT=3 bench/redis.sh   # averages of three runs
+#   BENCHTIME=5s COUNT=3 bench/redis.sh   # averages of three alternating runs
 #   SCALE=1000000 bench/redis.sh          # also BenchmarkRedisScale (about 300 MB in Redis for a minute)
 #
 # Uses $REDIS_URL (default redis://127.0.0.1:6379/0). Figures from a busy
@@ -30,8 +30,13 @@ echo "== $(date -u +%FT%TZ), $(uname -sm), $(nproc) CPUs, $(go version | cut -d'
 echo "== load average before: $(loadavg)"
 echo "== ceiling: redis-benchmark -t get,set -n 200000 -c 32 -P 1 -q"
 ceiling | tee "$out/ceiling"
-echo "== go test -run='^\$' -bench='^BenchmarkRedis(Request|LostUpdates)\$' -benchmem -benchtime=$benchtime -count=$count ."
-go test -run='^$' -bench='^BenchmarkRedis(Request|LostUpdates)$' -benchmem -benchtime="$benchtime" -count="$count" . | tee "$out/bench"
+# COUNT runs of go test -count=1 rather than one -count=COUNT, so that
+# galleta and scs alternate and a change in the machine's load hits both.
+go test -c -o "$out/bench.test" .
+for i in $(seq "$count"); do
+	echo "== run $i of $count: go test -run='^\$' -bench='^BenchmarkRedis(Request|LostUpdates)\$' -benchmem -benchtime=$benchtime -count=1 ."
+	"$out/bench.test" -test.run='^$' -test.bench='^BenchmarkRedis(Request|LostUpdates)$' -test.benchmem -test.benchtime="$benchtime" -test.count=1 | tee -a "$out/bench"
+done
 if [ -n "${SCALE:-}" ]; then
 	echo "== go test -run='^\$' -bench='^BenchmarkRedisScale\$' -v -timeout=30m . -redis.scale=$SCALE"
 	go test -run='^$' -bench='^BenchmarkRedisScale$' -v -timeout=30m . -redis.scale="$SCALE" | grep -v '^=== ' | tee "$out/scale"
