@@ -568,3 +568,26 @@ func TestHealthzRedisFaults(t *testing.T) {
 		t.Errorf("the cause of the 503s is not in the log:\n%s", logs.String())
 	}
 }
+
+// migrate refuses to copy a Redis store onto itself, however the prefix is
+// spelled, and copies between two prefixes of one Redis.
+func TestMigrateRedisOntoItself(t *testing.T) {
+	for _, pair := range [][2]string{
+		{"redis://127.0.0.1:1/0", "redis://127.0.0.1:1/0?prefix=sess:"},
+		{"redis://127.0.0.1:1/0?prefix=a:", "redis://127.0.0.1:1/0?prefix=a%3A"},
+	} {
+		if code, _, errs := sh("migrate", "--from", pair[0], "--to", pair[1]); code != 2 || !strings.Contains(errs, "the same store") {
+			t.Errorf("migrate %s -> %s: exit %d, %s", pair[0], pair[1], code, errs)
+		}
+	}
+	from := redisServer(t)
+	srv, _, _ := testApp(t, from.url, "")
+	call(t, client(t), "POST", srv.URL+"/api/login", `{"user":"ann"}`)
+	to := testredis.Prefix(t, from.client)
+	if code, out, errs := sh("migrate", "--from", from.url, "--to", withPrefix(testredis.URL(), to)); code != 0 || !strings.Contains(out, "now holds 1 live session(s)") {
+		t.Fatalf("migrate to another prefix: %d %s%s", code, out, errs)
+	}
+	if n, _ := testredis.CountPrefix(context.Background(), from.client, to); n != 1 {
+		t.Fatalf("%d keys under the new prefix, want 1", n)
+	}
+}

@@ -37,10 +37,22 @@ func (s storeSpec) String() string {
 }
 
 // same reports whether two specs name the same store (migrate refuses to
-// copy a store onto itself).
+// copy a store onto itself). A Redis URL without ?prefix= has the
+// store's default prefix.
 func (s storeSpec) same(o storeSpec) bool {
-	return s.kind == o.kind && s.dir == o.dir && s.url == o.url && s.prefix == o.prefix
+	return s.kind == o.kind && s.dir == o.dir && s.url == o.url && s.keyPrefix() == o.keyPrefix()
 }
+
+// keyPrefix is the Redis key prefix the store will use.
+func (s storeSpec) keyPrefix() string {
+	if s.kind == "redis" && s.prefix == "" {
+		return redisDefaultPrefix
+	}
+	return s.prefix
+}
+
+// redisDefaultPrefix is redisstore's default Prefix (connect-redis's).
+const redisDefaultPrefix = "sess:"
 
 const defaultStore = "file:./sessions"
 
