@@ -394,6 +394,10 @@ func (a *app) profile(w http.ResponseWriter, r *http.Request) {
 // file store writes and syncs a probe file, and /healthz needs no login.
 const healthTTL = time.Second
 
+// healthTimeout bounds one health check: a stalled store answers 503 after
+// it.
+const healthTimeout = 2 * time.Second
+
 // health is the last health check; its mutex is held while one runs, so
 // checks run one at a time and the waiters reuse its result.
 type health struct {
@@ -433,7 +437,7 @@ func (a *app) checkHealth(ctx context.Context) error {
 		return h.err
 	}
 	// The check outlives a client that hangs up: its result serves others.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), healthTimeout)
 	defer cancel()
 	var err error
 	if p, ok := a.st.inner.(store.Pinger); ok {

@@ -113,7 +113,7 @@ func TestHealthzWithoutPing(t *testing.T) {
 // another slow check, and a second later the next request checks again.
 func TestHealthzSlowCheckAnswersTheQueue(t *testing.T) {
 	clock := newFakeClock()
-	st := &pingStore{err: errors.New("redisstore: ping: i/o timeout"), onPing: func() { clock.Advance(2 * time.Second) }}
+	st := &pingStore{err: errors.New("redisstore: ping: i/o timeout"), onPing: func() { clock.Advance(healthTimeout) }}
 	srv, _ := testAppOn(t, st, clock.Now, "", discardLog())
 	if code, _ := healthz(t, srv.URL); code != 503 {
 		t.Fatalf("stalled store: %d, want 503", code)
