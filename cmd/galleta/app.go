@@ -394,6 +394,10 @@ func (a *app) profile(w http.ResponseWriter, r *http.Request) {
 // file store writes and syncs a probe file, and /healthz needs no login.
 const healthTTL = time.Second
 
+// healthTimeout bounds one health check: a stalled store answers 503 after
+// it.
+const healthTimeout = 2 * time.Second
+
 // health is the last health check; its mutex is held while one runs, so
 // checks run one at a time and the waiters reuse its result.
 type health struct {
@@ -419,7 +423,11 @@ func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// checkHealth runs a check, or reuses one younger than healthTTL.
+// checkHealth runs a check, or reuses one that ended less than healthTTL
+// ago. A result's age counts from the end of its check, so the requests
+// that queued behind a slow one (a stalled store takes the whole 2-second
+// bound) take its result instead of each running another; a recovery shows
+// at most healthTTL after the last failing check ended.
 func (a *app) checkHealth(ctx context.Context) error {
 	h := &a.health
 	h.mu.Lock()
@@ -429,7 +437,7 @@ func (a *app) checkHealth(ctx context.Context) error {
 		return h.err
 	}
 	// The check outlives a client that hangs up: its result serves others.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), healthTimeout)
 	defer cancel()
 	var err error
 	if p, ok := a.st.inner.(store.Pinger); ok {
@@ -440,7 +448,7 @@ func (a *app) checkHealth(ctx context.Context) error {
 	if err != nil {
 		a.log.Error("galleta: health check failed", "store", a.cfg.store.String(), "err", err)
 	}
-	h.at, h.err, h.ok = now, err, true
+	h.at, h.err, h.ok = a.now(), err, true
 	return err
 }
 

@@ -16,9 +16,10 @@ import (
 // pingStore reads like an empty store (every id is missing) and answers
 // Ping with err, counting the pings.
 type pingStore struct {
-	mu    sync.Mutex
-	err   error
-	pings atomic.Int64
+	mu     sync.Mutex
+	err    error
+	pings  atomic.Int64
+	onPing func() // runs inside each Ping (a slow store moves the clock)
 }
 
 func (p *pingStore) Get(context.Context, string) (store.Record, error) {
@@ -30,6 +31,9 @@ func (p *pingStore) Touch(context.Context, string, time.Time) error  { return st
 func (p *pingStore) setErr(err error)                                { p.mu.Lock(); p.err = err; p.mu.Unlock() }
 func (p *pingStore) Ping(context.Context) error {
 	p.pings.Add(1)
+	if p.onPing != nil {
+		p.onPing()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.err
@@ -100,5 +104,31 @@ func TestHealthzWithoutPing(t *testing.T) {
 	clock.Advance(healthTTL)
 	if code, body := healthz(t, srv.URL); code != 503 || strings.Contains(body, "closed") {
 		t.Fatalf("closed store: %d %q", code, body)
+	}
+}
+
+// A slow check (a stalled store holds it for its whole 2-second bound)
+// answers for a second from when it ended, not from when it started: the
+// requests that queued behind it take its result instead of each running
+// another slow check, and a second later the next request checks again.
+func TestHealthzSlowCheckAnswersTheQueue(t *testing.T) {
+	clock := newFakeClock()
+	st := &pingStore{err: errors.New("redisstore: ping: i/o timeout"), onPing: func() { clock.Advance(healthTimeout) }}
+	srv, _ := testAppOn(t, st, clock.Now, "", discardLog())
+	if code, _ := healthz(t, srv.URL); code != 503 {
+		t.Fatalf("stalled store: %d, want 503", code)
+	}
+	for range 5 {
+		if code, _ := healthz(t, srv.URL); code != 503 {
+			t.Fatalf("cached failure: %d", code)
+		}
+	}
+	if n := st.pings.Load(); n != 1 {
+		t.Fatalf("5 checks right after a 2-second check pinged again: %d pings, want 1", n)
+	}
+	st.setErr(nil)
+	clock.Advance(healthTTL)
+	if code, _ := healthz(t, srv.URL); code != 200 || st.pings.Load() != 2 {
+		t.Fatalf("a second after the slow check ended: %d after %d pings, want 200 after 2", code, st.pings.Load())
 	}
 }

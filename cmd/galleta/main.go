@@ -5,7 +5,9 @@
 //	galleta sessions list|show ID|delete ID|revoke-user NAME|gc|count [--store S] [--json]
 //	galleta migrate --from STORE --to STORE
 //
-// Stores are named by URL: memory or file:DIR (default file:./sessions).
+// Stores are named by URL: memory, file:DIR (default file:./sessions) or
+// redis://HOST:PORT/DB (also rediss://, unix://, redis+cluster://; the
+// query parameter prefix sets the key prefix).
 package main
 
 import (
@@ -39,7 +41,9 @@ Usage:
   galleta sessions COMMAND [flags] list, show, delete, revoke-user, gc, count
   galleta migrate --from S --to S  copy every live session from one store to another
 
-Stores: memory, file:DIR (default file:./sessions)
+Stores: memory, file:DIR (default file:./sessions), redis://HOST:PORT/DB
+(rediss://, unix://PATH, redis+cluster://HOST:PORT,HOST:PORT/; add
+?prefix=P for a key prefix other than sess:)
 `
 
 func main() {

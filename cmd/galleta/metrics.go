@@ -276,6 +276,20 @@ func (s *instrumented) Update(ctx context.Context, id string, fn store.UpdateFun
 	return err
 }
 
+// UpdateFrom passes the Manager's one-round-trip commit through to a store
+// that has it (Redis), and falls back to Update, which an OptimisticUpdater
+// is allowed to be, for the others.
+func (s *instrumented) UpdateFrom(ctx context.Context, id string, seen store.Record, fn store.UpdateFunc) error {
+	o, ok := s.inner.(store.OptimisticUpdater)
+	if !ok {
+		return s.Update(ctx, id, fn)
+	}
+	t := time.Now()
+	err := o.UpdateFrom(ctx, id, seen, fn)
+	s.m.observe("save", time.Since(t), err)
+	return err
+}
+
 func (s *instrumented) List(ctx context.Context, fn func(string, store.Record) bool) error {
 	l, ok := s.inner.(store.Lister)
 	if !ok {

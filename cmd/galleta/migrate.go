@@ -14,9 +14,12 @@ import (
 const migrateUsage = `Usage: galleta migrate --from STORE --to STORE
 
 Copies every live session, with its expiry, from one store to another, so
-nobody is signed out when a site moves (to another disk or machine).
-Stores: file:DIR; the --from store is only read. Running it twice is
-harmless: a session already copied is written again with the same content.
+nobody is signed out when a site moves (to another disk or machine, or
+between the file store and Redis, either way). Stores: file:DIR or
+redis://HOST:PORT/DB[?prefix=P] (see galleta --help); the --from store is
+only read. Running it twice is harmless: a session already copied is
+written again with the same content. Servers on the --to store keep
+users signed in if they use the same secret file.
 
 Flags:
 `
@@ -43,7 +46,7 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if src.kind == "memory" || dst.kind == "memory" {
 		return usagef("a memory store lives inside its server process and cannot be migrated from or to")
 	}
-	if src.String() == dst.String() {
+	if src.same(dst) {
 		return usagef("--from and --to are the same store (%s)", src)
 	}
 	log := newLogger("text", stderr)

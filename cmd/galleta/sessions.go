@@ -22,7 +22,7 @@ Commands:
   show ID            one session's stored JSON
   delete ID          delete one session (sign it out)
   revoke-user NAME   delete every session of one user
-  gc                 delete expired sessions now
+  gc                 delete expired sessions now (Redis expires them itself)
   count              number of live sessions
 
 Safe while a server uses the same store.
@@ -42,7 +42,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	ef := &envFlags{fs: fs.FlagSet}
 	var storeURL string
 	var idle time.Duration
-	ef.String(&storeURL, "store", defaultStore, "the store: file:DIR")
+	ef.String(&storeURL, "store", defaultStore, "the store: file:DIR or redis://HOST:PORT/DB[?prefix=P] (see galleta --help)")
 	ef.Duration(&idle, "idle", galleta.DefaultIdleTimeout, "the server's idle timeout, to show when sessions were last seen")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
 	switch cmd {
@@ -70,7 +70,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if spec.kind == "memory" {
-		return usagef("a memory store lives inside its server process; `galleta sessions` needs a store it can open, such as file:DIR")
+		return usagef("a memory store lives inside its server process; `galleta sessions` needs a store it can open, such as file:DIR or redis://HOST:PORT/DB")
 	}
 	arg := fs.Arg(0)
 	if (cmd == "show" || cmd == "delete") && !store.ValidID(arg) {
@@ -152,6 +152,9 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return printJSON(stdout, map[string]int{"deleted": n})
 		}
 		fmt.Fprintf(stdout, "deleted %d expired session(s)\n", n)
+		if note := gcNote(spec); note != "" {
+			fmt.Fprintf(stdout, "(%s)\n", note)
+		}
 	case "count":
 		c, ok := st.(store.Counter)
 		if !ok {
