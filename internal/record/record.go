@@ -180,8 +180,25 @@ type cookieJSON struct {
 	Priority       string   `json:"priority"`
 }
 
-// DecodeCookie reads express-session's cookie object.
+// DecodeCookie reads express-session's cookie object. raw must be valid
+// JSON (a Field's Raw).
 func DecodeCookie(raw []byte) (Cookie, error) {
+	c, expires, ok := fastCookie(raw)
+	if !ok {
+		return decodeCookieSlow(raw)
+	}
+	if expires != "" {
+		t, err := time.Parse(time.RFC3339Nano, expires)
+		if err != nil {
+			return Cookie{}, fmt.Errorf("%w: cookie.expires: %v", ErrMalformed, err)
+		}
+		c.Expires = t
+	}
+	return c, nil
+}
+
+// decodeCookieSlow is DecodeCookie through encoding/json, for any shape.
+func decodeCookieSlow(raw []byte) (Cookie, error) {
 	var cj cookieJSON
 	if err := json.Unmarshal(raw, &cj); err != nil {
 		return Cookie{}, fmt.Errorf("%w: cookie: %v", ErrMalformed, err)
@@ -272,23 +289,36 @@ type Meta struct {
 	Deadline time.Time // absolute expiry; zero: created + the Manager's AbsoluteTimeout
 }
 
-// DecodeMeta reads the "__galleta" object.
+// DecodeMeta reads the "__galleta" object. raw must be valid JSON (a
+// Field's Raw).
 func DecodeMeta(raw []byte) (Meta, error) {
+	created, deadline, ok := fastMeta(raw)
+	if !ok {
+		var err error
+		if created, deadline, err = decodeMetaSlow(raw); err != nil {
+			return Meta{}, err
+		}
+	}
+	var m Meta
+	if created > 0 {
+		m.Created = time.UnixMilli(created)
+	}
+	if deadline > 0 {
+		m.Deadline = time.UnixMilli(deadline)
+	}
+	return m, nil
+}
+
+// decodeMetaSlow reads the "__galleta" object through encoding/json.
+func decodeMetaSlow(raw []byte) (created, deadline int64, err error) {
 	var mj struct {
 		Created  int64 `json:"created"`
 		Deadline int64 `json:"deadline"`
 	}
 	if err := json.Unmarshal(raw, &mj); err != nil {
-		return Meta{}, fmt.Errorf("%w: %s: %v", ErrMalformed, KeyMeta, err)
+		return 0, 0, fmt.Errorf("%w: %s: %v", ErrMalformed, KeyMeta, err)
 	}
-	var m Meta
-	if mj.Created > 0 {
-		m.Created = time.UnixMilli(mj.Created)
-	}
-	if mj.Deadline > 0 {
-		m.Deadline = time.UnixMilli(mj.Deadline)
-	}
-	return m, nil
+	return mj.Created, mj.Deadline, nil
 }
 
 // AppendMeta appends the "__galleta" object.

@@ -256,3 +256,42 @@ func TestIntAndAdd(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFastDecode checks that the fast decoders of the cookie and
+// bookkeeping objects give exactly what encoding/json gives.
+func FuzzFastDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"originalMaxAge":60000,"partitioned":true,"priority":"high","expires":"2026-11-25T23:20:36.194Z","secure":true,"httpOnly":false,"domain":"example.com","path":"/","sameSite":"lax"}`,
+		`{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}`,
+		`{"originalMaxAge":1,"originalMaxAge":null,"secure":true,"secure":null,"httpOnly":false,"httpOnly":null}`,
+		`{"domain":"a","domain":null,"partitioned":true,"partitioned":null,"sameSite":true,"sameSite":1}`,
+		`{"Path":"/x","path":"/y"}`, `{"pa\u0074h":"/e"}`, `{"originalMaxAge":"60"}`, `{"originalMaxAge":-5}`,
+		`{"originalMaxAge":1e400}`, `{"expires":""}`, `{"expires":"soon"}`, `{"path":"\u00e9"}`, `null`, `[]`, `{}`,
+		`{"created":1795648796836,"deadline":1795648796837}`, `{"created":null,"deadline":1.5}`, `{"created":1e3}`,
+		`{"created":-1,"Created":5}`, `{"created":99999999999999999999}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return
+		}
+		fast, ferr := DecodeCookie(raw)
+		slow, serr := decodeCookieSlow(raw)
+		if (ferr == nil) != (serr == nil) || fast != slow {
+			t.Fatalf("cookie %s:\nfast %+v, %v\nslow %+v, %v", raw, fast, ferr, slow, serr)
+		}
+		m, merr := DecodeMeta(raw)
+		c, d, serr := decodeMetaSlow(raw)
+		var want Meta
+		if c > 0 {
+			want.Created = time.UnixMilli(c)
+		}
+		if d > 0 {
+			want.Deadline = time.UnixMilli(d)
+		}
+		if (merr == nil) != (serr == nil) || (merr == nil && (!m.Created.Equal(want.Created) || !m.Deadline.Equal(want.Deadline))) {
+			t.Fatalf("meta %s:\nfast %+v, %v\nslow %+v, %v", raw, m, merr, want, serr)
+		}
+	})
+}
