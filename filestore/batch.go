@@ -8,8 +8,8 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
+	"github.com/galleta-go/galleta/internal/groupcommit"
 	"github.com/galleta-go/galleta/store"
 )
 
@@ -22,126 +22,33 @@ const (
 	opTouch
 )
 
-// op is one change waiting in a session's queue.
+// op is one change of a session, queued in the store's group (see
+// internal/groupcommit) behind the session's other changes.
 type op struct {
-	kind  opKind
-	rec   store.Record // opSet: the record; opTouch: the new expiry
-	fn    store.UpdateFunc
-	state atomic.Int32  // opQueued, opLeading, opTaken, opAbandoned
-	err   error         // set before done is closed
-	done  chan struct{} // closed when the change was applied (or failed)
-	wake  chan struct{} // receives once when this op's goroutine must lead
-}
-
-const (
-	opQueued    int32 = iota
-	opLeading         // chosen to lead; can no longer be abandoned
-	opTaken           // in a batch being applied
-	opAbandoned       // its caller's context ended while it waited
-)
-
-// queue holds the changes of one session waiting for its leader.
-type queue struct {
-	ops     []*op
-	running bool // a leader exists
+	kind opKind
+	rec  store.Record // opSet: the record; opTouch: the new expiry
+	fn   store.UpdateFunc
 }
 
 // submit queues o behind the session's other changes. The first goroutine
-// to find the queue idle becomes its leader and applies every queued
-// change in order with one disk action per batch (group commit). When its
-// own change is done it hands the queue to the next waiter, so no caller
-// leads for longer than its own change needs.
-func (s *Store) submit(ctx context.Context, id string, o *op) error {
+// to find the session idle leads and applies every queued change in order
+// with one disk action per batch (group commit).
+func (s *Store) submit(ctx context.Context, id string, o op) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	o.done = make(chan struct{})
-	o.wake = make(chan struct{}, 1)
-	s.qmu.Lock()
-	q := s.queues[id]
-	if q == nil {
-		q = &queue{}
-		s.queues[id] = q
-	}
-	q.ops = append(q.ops, o)
-	leader := !q.running
-	q.running = true
-	s.qmu.Unlock()
-
-	if !leader {
-		select {
-		case <-o.done:
-			return o.err
-		case <-o.wake:
-		case <-ctx.Done():
-			if o.state.CompareAndSwap(opQueued, opAbandoned) {
-				return ctx.Err()
-			}
-			// Already taken into a batch, or chosen to lead.
-			select {
-			case <-o.done:
-				return o.err
-			case <-o.wake:
-			}
-		}
-	}
-	return s.lead(id, q, o)
-}
-
-func (s *Store) lead(id string, q *queue, o *op) error {
-	for {
-		s.qmu.Lock()
-		batch := q.ops
-		q.ops = nil
-		if len(batch) == 0 {
-			q.running = false
-			delete(s.queues, id)
-			s.qmu.Unlock()
-			return o.err
-		}
-		s.qmu.Unlock()
-		s.runBatch(id, batch)
-		select {
-		case <-o.done:
-		default:
-			continue
-		}
-		s.qmu.Lock()
-		for len(q.ops) > 0 {
-			next := q.ops[0]
-			if next.state.CompareAndSwap(opQueued, opLeading) {
-				s.qmu.Unlock()
-				next.wake <- struct{}{}
-				return o.err
-			}
-			q.ops = q.ops[1:] // abandoned
-		}
-		q.running = false
-		delete(s.queues, id)
-		s.qmu.Unlock()
-		return o.err
-	}
+	return s.group.Do(ctx, id, &groupcommit.Op[op]{Payload: o}, s.runBatch)
 }
 
 // runBatch applies the batch's changes in order to the session's file
 // under the session's lock, then does one disk action: write, patch
 // (touch), delete, or nothing.
-func (s *Store) runBatch(id string, batch []*op) {
-	live := batch[:0:0]
-	for _, o := range batch {
-		if o.state.CompareAndSwap(opQueued, opTaken) || o.state.CompareAndSwap(opLeading, opTaken) {
-			live = append(live, o)
-		}
-	}
-	if len(live) == 0 {
-		return
-	}
+func (s *Store) runBatch(id string, live []*groupcommit.Op[op]) {
 	finish := func(err error) {
 		for _, o := range live {
-			if o.err == nil {
-				o.err = err
+			if o.Err == nil {
+				o.Err = err
 			}
-			close(o.done)
 		}
 	}
 	st, err := s.lock(s.stripeOf(id))
@@ -154,7 +61,7 @@ func (s *Store) runBatch(id string, batch []*op) {
 
 	needRead, touch := false, false
 	for _, o := range live {
-		switch o.kind {
+		switch o.Payload.kind {
 		case opUpdate:
 			needRead = true
 		case opTouch:
@@ -188,18 +95,18 @@ func (s *Store) runBatch(id string, batch []*op) {
 		rec = store.Record{}
 	}
 	for _, o := range live {
-		switch o.kind {
+		switch p := o.Payload; p.kind {
 		case opSet:
-			rec, found, action = o.rec, true, write
+			rec, found, action = p.rec, true, write
 		case opUpdate:
-			next, w, ferr := o.fn(rec, found)
+			next, w, ferr := p.fn(rec, found)
 			if ferr != nil {
-				o.err = ferr
+				o.Err = ferr
 				continue
 			}
 			if w {
 				if err := s.checkSize(next.Data); err != nil {
-					o.err = err
+					o.Err = err
 					continue
 				}
 				rec, found, action = next, true, write
@@ -208,10 +115,10 @@ func (s *Store) runBatch(id string, batch []*op) {
 			rec, found, action = store.Record{}, false, remove
 		case opTouch:
 			if !found {
-				o.err = store.ErrNotFound
+				o.Err = store.ErrNotFound
 				continue
 			}
-			rec.Expires = o.rec.Expires
+			rec.Expires = p.rec.Expires
 			if action == none {
 				action = patch
 			}

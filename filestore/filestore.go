@@ -70,6 +70,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/galleta-go/galleta/internal/groupcommit"
 	"github.com/galleta-go/galleta/store"
 )
 
@@ -177,8 +178,7 @@ type Store struct {
 	stripes [numStripes]stripe
 	dsync   dirSyncer
 
-	qmu    sync.Mutex
-	queues map[string]*queue
+	group groupcommit.Group[op]
 
 	closed   atomic.Bool
 	bg       context.Context // cancelled by Close: the reaper's Reap runs under it
@@ -211,7 +211,6 @@ func New(o Options) (*Store, error) {
 		maxSize:  o.MaxSize,
 		now:      o.Now,
 		log:      o.Logger,
-		queues:   map[string]*queue{},
 	}
 	s.bg, s.stop = context.WithCancel(context.Background())
 	if o.Durability != SyncAll && o.Durability != SyncNone {
@@ -697,7 +696,7 @@ func (s *Store) Set(ctx context.Context, id string, rec store.Record) error {
 	if err := s.checkSize(rec.Data); err != nil {
 		return err
 	}
-	return s.submit(ctx, id, &op{kind: opSet, rec: rec})
+	return s.submit(ctx, id, op{kind: opSet, rec: rec})
 }
 
 func (s *Store) checkSize(data []byte) error {
@@ -713,7 +712,7 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) erro
 	if err := s.check(ctx, id); err != nil {
 		return err
 	}
-	return s.submit(ctx, id, &op{kind: opUpdate, fn: fn})
+	return s.submit(ctx, id, op{kind: opUpdate, fn: fn})
 }
 
 // Delete removes id.
@@ -721,7 +720,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := s.check(ctx, id); err != nil {
 		return err
 	}
-	return s.submit(ctx, id, &op{kind: opDelete})
+	return s.submit(ctx, id, op{kind: opDelete})
 }
 
 // Touch moves a live session's expiry without rewriting its data: it sets
@@ -732,7 +731,7 @@ func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 	if err := s.check(ctx, id); err != nil {
 		return err
 	}
-	return s.submit(ctx, id, &op{kind: opTouch, rec: store.Record{Expires: expires}})
+	return s.submit(ctx, id, op{kind: opTouch, rec: store.Record{Expires: expires}})
 }
 
 // List calls fn for each live session.

@@ -368,12 +368,7 @@ func TestGroupCommit(t *testing.T) {
 	// Wait until all 31 are queued behind the blocked leader.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s.qmu.Lock()
-		n := 0
-		if q := s.queues[id1]; q != nil {
-			n = len(q.ops)
-		}
-		s.qmu.Unlock()
+		n := s.group.Waiting(id1)
 		if n == 31 || time.Now().After(deadline) {
 			break
 		}
