@@ -43,7 +43,7 @@ func (s *Store) submit(ctx context.Context, id string, o op) error {
 // runBatch applies the batch's changes in order to the session's file
 // under the session's lock, then does one disk action: write, patch
 // (touch), delete, or nothing.
-func (s *Store) runBatch(id string, live []*groupcommit.Op[op]) {
+func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) {
 	finish := func(err error) {
 		for _, o := range live {
 			if o.Err == nil {

@@ -178,7 +178,7 @@ type Store struct {
 	stripes [numStripes]stripe
 	dsync   dirSyncer
 
-	group groupcommit.Group[op]
+	group groupcommit.Group[op, struct{}]
 
 	closed   atomic.Bool
 	bg       context.Context // cancelled by Close: the reaper's Reap runs under it

@@ -81,6 +81,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/galleta-go/galleta/internal/groupcommit"
 	"github.com/galleta-go/galleta/internal/record"
 	"github.com/galleta-go/galleta/store"
 )
@@ -142,6 +143,7 @@ type Store struct {
 	log         *slog.Logger
 
 	clock   clockOffset
+	group   groupcommit.Group[pending, carry] // overlapping updates of one session
 	closed  atomic.Bool
 	closeMu sync.Mutex
 }
@@ -457,20 +459,16 @@ func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
 // deleted or expired meanwhile. On a conflict fn runs again on the value
 // stored then. A written record whose Expires is not after now deletes the
 // session. An error from fn is returned unchanged and nothing is written.
+//
+// Overlapping updates of one session in this process are applied as one
+// batch (see runUpdates): each fn sees the result of the one before, and
+// one compare-and-set writes them all.
 func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) error {
 	key, err := s.key(ctx, id)
 	if err != nil {
 		return err
 	}
-	off, err := s.offset(ctx)
-	if err != nil {
-		return s.fail("update session", err)
-	}
-	st, err := s.read(ctx, key)
-	if err != nil {
-		return s.fail("update session", err)
-	}
-	return s.update(ctx, key, off, st, true, fn)
+	return s.group.Do(ctx, key, &groupcommit.Op[pending]{Payload: pending{ctx: ctx, fn: fn}}, s.runUpdates)
 }
 
 // UpdateFrom is Update starting from seen, the record the caller last read
@@ -479,87 +477,152 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) erro
 // checked the same way). Only when it does not (or the session is gone)
 // does fn run again, on the stored state the same reply returned. When
 // nobody else wrote, a commit costs one round trip. A seen record without
-// Expires, or one that is expired or not a JSON object, gives no shortcut:
-// UpdateFrom then reads first, as Update does.
+// Expires or Data gives no shortcut: UpdateFrom then reads first, as
+// Update does.
 func (s *Store) UpdateFrom(ctx context.Context, id string, seen store.Record, fn store.UpdateFunc) error {
 	key, err := s.key(ctx, id)
 	if err != nil {
 		return err
 	}
-	off, err := s.offset(ctx)
-	if err != nil {
-		return s.fail("update session", err)
+	p := pending{ctx: ctx, fn: fn}
+	if !seen.Expires.IsZero() && len(seen.Data) > 0 {
+		p.seen, p.seenExp = seen.Data, seen.Expires.UnixMilli()
 	}
-	exp := seen.Expires.UnixMilli()
-	if seen.Expires.IsZero() || exp <= s.now().UnixMilli() || len(seen.Data) == 0 {
-		st, err := s.read(ctx, key)
-		if err != nil {
-			return s.fail("update session", err)
-		}
-		return s.update(ctx, key, off, st, true, fn)
-	}
-	return s.update(ctx, key, off, state{exists: true, raw: seen.Data, pexp: exp + off}, false, fn)
+	return s.group.Do(ctx, key, &groupcommit.Op[pending]{Payload: p}, s.runUpdates)
 }
 
-// update is the compare-and-set loop. cur is the state fn is to see; fresh
-// says it was just read atomically from Redis (so a decision not to write
-// needs no check), as opposed to the caller's seen record.
-func (s *Store) update(ctx context.Context, key string, off int64, cur state, fresh bool, fn store.UpdateFunc) error {
+// pending is an Update or UpdateFrom waiting in its session's queue.
+type pending struct {
+	ctx     context.Context
+	fn      store.UpdateFunc
+	seen    []byte // UpdateFrom's seen record, when it has one
+	seenExp int64  // its expiry, unix ms in the store's clock
+}
+
+// carry is what a batch leaves for the next batch of the same session
+// while overlapping updates keep coming: the state it left in Redis, so
+// the next batch starts from it instead of a stale seen record or a read.
+type carry struct {
+	known state
+	ok    bool
+}
+
+// runUpdates applies a batch of overlapping updates of one session (see
+// internal/groupcommit): every fn runs in order, each on the previous one's
+// result, and one compare-and-set writes the outcome if Redis still holds
+// the state the batch started from. On a conflict the whole batch runs
+// again on the state the reply carries, after a backoff and a fresh read
+// from the second conflict on. The batch's calls use the first caller's
+// context (each caller's bound is the same StoreTimeout).
+func (s *Store) runUpdates(key string, batch []*groupcommit.Op[pending], c *carry) {
+	failAll := func(err error) {
+		for _, o := range batch {
+			if o.Err == nil {
+				o.Err = err
+			}
+		}
+	}
+	ctx := batch[0].Payload.ctx
+	off, err := s.offset(ctx)
+	if err != nil {
+		failAll(s.fail("update session", err))
+		return
+	}
+	var cur state
+	fresh := false
+	switch first := batch[0].Payload; {
+	case c.ok:
+		cur = c.known
+	case first.seen != nil && first.seenExp > s.now().UnixMilli():
+		cur = state{exists: true, raw: first.seen, pexp: first.seenExp + off}
+	default:
+		if cur, err = s.read(ctx, key); err != nil {
+			failAll(s.fail("update session", err))
+			return
+		}
+		fresh = true
+	}
+	c.ok = false
 	for attempt := 1; ; attempt++ {
 		now := s.now().UnixMilli()
-		rec, found := s.view(cur, now, off)
-		next, write, err := fn(rec, found)
-		if err != nil {
-			return err
-		}
-		act, exp := "c", int64(0)
-		switch {
-		case !write && fresh:
-			return nil
-		case !write:
-		case next.Expires.UnixMilli() <= now:
-			act = "d"
-		default:
-			if err := s.tooLarge(len(next.Data)); err != nil {
-				return err
+		st, changed := cur, false
+		for _, o := range batch {
+			o.Err = nil
+			rec, found := s.view(st, now, off)
+			next, write, err := o.Payload.fn(rec, found)
+			switch {
+			case err != nil:
+				o.Err = err
+			case !write:
+			case next.Expires.UnixMilli() <= now:
+				st, changed = state{}, true
+			default:
+				if err := s.tooLarge(len(next.Data)); err != nil {
+					o.Err = err
+					continue
+				}
+				st, changed = state{exists: true, raw: next.Data, pexp: next.Expires.UnixMilli() + off}, true
 			}
-			act, exp = "s", next.Expires.UnixMilli()+off
 		}
-		// Expect exactly the state fn saw: a live key with this value
-		// (even one fn was shown as no session because it is corrupt), or
-		// no live key.
+		if !changed && fresh {
+			c.known, c.ok = cur, true
+			return
+		}
+		act, exp, data := "c", int64(0), []byte(nil)
+		if changed {
+			if st.exists {
+				act, exp, data = "s", st.pexp, st.raw
+			} else {
+				act = "d"
+			}
+		}
+		// Expect exactly the state the batch started from: a live key with
+		// this value (even one shown as no session because it is corrupt),
+		// or no live key.
 		mode, expect := "0", []byte(nil)
 		if cur.liveAt(now, off) {
 			mode, expect = "1", cur.raw
 		}
-		res, err := casScript.Run(ctx, s.client, []string{key}, mode, expect, now+off, act, next.Data, exp).Slice()
+		res, err := casScript.Run(ctx, s.client, []string{key}, mode, expect, now+off, act, data, exp).Slice()
 		if err != nil {
-			return s.fail("update session", err)
+			failAll(s.fail("update session", err))
+			return
 		}
 		if len(res) == 0 {
-			return s.fail("update session", errors.New("redisstore: empty script reply"))
+			failAll(s.fail("update session", errors.New("redisstore: empty script reply")))
+			return
 		}
 		if ok, _ := res[0].(int64); ok == 1 {
-			return nil
+			if changed {
+				c.known = st
+			} else {
+				c.known = cur
+			}
+			c.ok = true
+			return
 		}
 		if len(res) == 1 {
 			cur = state{}
 		} else if cur, err = parseState(res[1:]); err != nil {
-			return s.fail("update session", err)
+			failAll(s.fail("update session", err))
+			return
 		}
 		fresh = true
 		if attempt >= s.maxAttempts {
-			return fmt.Errorf("redisstore: update session: gave up after %d attempts because another writer changed the session before every write (heavy contention on one session); nothing was written, try again: %w",
-				attempt, store.ErrUnavailable)
+			failAll(fmt.Errorf("redisstore: update session: gave up after %d attempts because another writer changed the session before every write (heavy contention on one session); nothing was written, try again: %w",
+				attempt, store.ErrUnavailable))
+			return
 		}
 		if attempt > 1 {
 			// Writers keep colliding: wait a random, growing time, then
 			// read again (the state in the reply is stale by then).
 			if err := backoff(ctx, attempt); err != nil {
-				return s.fail("update session", err)
+				failAll(s.fail("update session", err))
+				return
 			}
 			if cur, err = s.read(ctx, key); err != nil {
-				return s.fail("update session", err)
+				failAll(s.fail("update session", err))
+				return
 			}
 		}
 	}

@@ -32,37 +32,41 @@ const (
 )
 
 // Group holds the queues of the keys that have changes in flight. The zero
-// Group is ready to use.
-type Group[P any] struct {
+// Group is ready to use. C is what one batch of a key may leave for the
+// next while the key stays busy (the Redis store keeps the value it wrote,
+// so the next batch need not read it); it starts as C's zero value each
+// time a key's queue is created, and is dropped when the queue empties.
+type Group[P, C any] struct {
 	mu     sync.Mutex
-	queues map[string]*queue[P]
+	queues map[string]*queue[P, C]
 }
 
-type queue[P any] struct {
+type queue[P, C any] struct {
 	ops     []*Op[P]
 	running bool // a leader exists
+	carry   C    // only the leader touches it
 }
 
 // Do queues op behind key's other ops and returns op.Err once a batch that
 // included it ran. The goroutine that finds the key idle leads: it calls
 // run with each batch (the ops queued since the last one, in order, minus
-// those abandoned), one batch at a time, until its own op has run, then
+// those abandoned) and the key's carry, one batch at a time, until its own op has run, then
 // hands the queue to the next waiter, so no caller leads for longer than
 // its own change needs. run must set the Err of the ops that failed.
 //
 // An op whose ctx ends while it waits to be taken into a batch is dropped
 // and Do returns ctx.Err(); once taken, it runs to the end whatever ctx
 // says (the batch's own calls carry their own deadlines).
-func (g *Group[P]) Do(ctx context.Context, key string, op *Op[P], run func(key string, batch []*Op[P])) error {
+func (g *Group[P, C]) Do(ctx context.Context, key string, op *Op[P], run func(key string, batch []*Op[P], carry *C)) error {
 	op.done = make(chan struct{})
 	op.wake = make(chan struct{}, 1)
 	g.mu.Lock()
 	if g.queues == nil {
-		g.queues = map[string]*queue[P]{}
+		g.queues = map[string]*queue[P, C]{}
 	}
 	q := g.queues[key]
 	if q == nil {
-		q = &queue[P]{}
+		q = &queue[P, C]{}
 		g.queues[key] = q
 	}
 	q.ops = append(q.ops, op)
@@ -90,7 +94,7 @@ func (g *Group[P]) Do(ctx context.Context, key string, op *Op[P], run func(key s
 	return g.lead(key, q, op, run)
 }
 
-func (g *Group[P]) lead(key string, q *queue[P], op *Op[P], run func(string, []*Op[P])) error {
+func (g *Group[P, C]) lead(key string, q *queue[P, C], op *Op[P], run func(string, []*Op[P], *C)) error {
 	for {
 		g.mu.Lock()
 		batch := q.ops
@@ -109,7 +113,7 @@ func (g *Group[P]) lead(key string, q *queue[P], op *Op[P], run func(string, []*
 			}
 		}
 		if len(live) > 0 {
-			run(key, live)
+			run(key, live, &q.carry)
 			for _, o := range live {
 				close(o.done)
 			}
@@ -138,7 +142,7 @@ func (g *Group[P]) lead(key string, q *queue[P], op *Op[P], run func(string, []*
 
 // Waiting returns how many ops wait for key's leader (not counting a batch
 // being applied).
-func (g *Group[P]) Waiting(key string) int {
+func (g *Group[P, C]) Waiting(key string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if q := g.queues[key]; q != nil {

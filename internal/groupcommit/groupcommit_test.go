@@ -25,14 +25,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // Ops queued while a batch runs form the next batch, run once each, in
 // order, one batch of a key at a time, and each caller gets its own Err.
 func TestBatchesInOrder(t *testing.T) {
-	var g Group[int]
+	var g Group[int, struct{}]
 	release := make(chan struct{})
 	var (
 		mu      sync.Mutex
 		batches [][]int
 		running atomic.Int32
 	)
-	run := func(_ string, batch []*Op[int]) {
+	run := func(_ string, batch []*Op[int], _ *struct{}) {
 		if running.Add(1) != 1 {
 			t.Error("two batches of one key ran at once")
 		}
@@ -83,11 +83,11 @@ func TestBatchesInOrder(t *testing.T) {
 // An op whose context ends while it waits is dropped: Do returns the
 // context's error and the op is never run.
 func TestAbandoned(t *testing.T) {
-	var g Group[string]
+	var g Group[string, struct{}]
 	release := make(chan struct{})
 	started := make(chan struct{})
 	var ran []string
-	run := func(_ string, batch []*Op[string]) {
+	run := func(_ string, batch []*Op[string], _ *struct{}) {
 		for _, o := range batch {
 			ran = append(ran, o.Payload)
 		}
@@ -118,14 +118,14 @@ func TestAbandoned(t *testing.T) {
 
 // Keys do not wait for each other.
 func TestKeysIndependent(t *testing.T) {
-	var g Group[int]
+	var g Group[int, struct{}]
 	block := make(chan struct{})
 	started := make(chan struct{})
-	go g.Do(t.Context(), "slow", &Op[int]{}, func(string, []*Op[int]) { close(started); <-block })
+	go g.Do(t.Context(), "slow", &Op[int]{}, func(string, []*Op[int], *struct{}) { close(started); <-block })
 	<-started
 	done := make(chan struct{})
 	go func() {
-		g.Do(t.Context(), "fast", &Op[int]{}, func(string, []*Op[int]) {})
+		g.Do(t.Context(), "fast", &Op[int]{}, func(string, []*Op[int], *struct{}) {})
 		close(done)
 	}()
 	select {
@@ -134,4 +134,34 @@ func TestKeysIndependent(t *testing.T) {
 		t.Fatal("an op of another key waited for a blocked batch")
 	}
 	close(block)
+}
+
+// A key's carry passes from batch to batch while the key is busy and
+// starts from zero once its queue has emptied.
+func TestCarry(t *testing.T) {
+	var g Group[int, int]
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var seen []int
+	run := func(_ string, batch []*Op[int], carry *int) {
+		seen = append(seen, *carry)
+		*carry += len(batch)
+		if batch[0].Payload == 0 {
+			close(started)
+			<-release
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { g.Do(t.Context(), "k", &Op[int]{Payload: 0}, run) })
+	<-started
+	for i := 1; i <= 3; i++ {
+		wg.Go(func() { g.Do(t.Context(), "k", &Op[int]{Payload: i}, run) })
+	}
+	waitFor(t, "three ops queued", func() bool { return g.Waiting("k") == 3 })
+	close(release)
+	wg.Wait()
+	g.Do(t.Context(), "k", &Op[int]{Payload: 9}, run)
+	if fmt.Sprint(seen) != "[0 1 0]" {
+		t.Fatalf("carries seen %v, want [0 1 0]: the second batch sees the first's, a new queue starts at zero", seen)
+	}
 }
