@@ -111,6 +111,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/galleta-go/galleta/internal/groupcommit"
 	"github.com/galleta-go/galleta/store"
 )
 
@@ -202,6 +203,8 @@ type Store struct {
 	maxAttempts int
 	now         func() time.Time
 	log         *slog.Logger
+
+	group groupcommit.Group[pending, carry] // overlapping updates of one session
 
 	setupSem chan struct{} // one setup at a time; waiting honours ctx
 	ready    atomic.Bool   // setup done

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/galleta-go/galleta/internal/groupcommit"
 	"github.com/galleta-go/galleta/store"
 )
 
@@ -20,15 +21,15 @@ import (
 // fn as not found and is never written back unless fn returns a record. A
 // written record whose Expires is not after now deletes the session. An
 // error from fn is returned unchanged and nothing is written.
+//
+// Overlapping updates of one session in this process are applied as one
+// batch (see runUpdates): each fn sees the result of the one before, and
+// one statement writes them all.
 func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) error {
 	if err := s.begin(ctx, id); err != nil {
 		return err
 	}
-	r, err := s.read(ctx, id, s.nowMS())
-	if err != nil {
-		return s.fail("update session", err)
-	}
-	return s.update(ctx, id, r, true, fn)
+	return s.group.Do(ctx, id, &groupcommit.Op[pending]{Payload: pending{ctx: ctx, fn: fn}}, s.runUpdates)
 }
 
 // UpdateFrom is Update starting from seen, the record the caller last read
@@ -43,15 +44,93 @@ func (s *Store) UpdateFrom(ctx context.Context, id string, seen store.Record, fn
 	if err := s.begin(ctx, id); err != nil {
 		return err
 	}
-	now := s.nowMS()
-	if seen.Expires.IsZero() || !ms(seen.Expires).After(now) || !isObject(seen.Data) {
-		r, err := s.read(ctx, id, now)
-		if err != nil {
-			return s.fail("update session", err)
-		}
-		return s.update(ctx, id, r, true, fn)
+	p := pending{ctx: ctx, fn: fn}
+	if !seen.Expires.IsZero() && isObject(seen.Data) {
+		p.seen, p.hasSeen = row{found: true, data: seen.Data, expire: seen.Expires}, true
 	}
-	return s.update(ctx, id, row{found: true, data: seen.Data, expire: seen.Expires}, false, fn)
+	return s.group.Do(ctx, id, &groupcommit.Op[pending]{Payload: p}, s.runUpdates)
+}
+
+// pending is an Update or UpdateFrom waiting in its session's queue.
+type pending struct {
+	ctx     context.Context
+	fn      store.UpdateFunc
+	seen    row // UpdateFrom's seen record, when hasSeen
+	hasSeen bool
+}
+
+// carry is what a batch leaves for the next batch of the same session
+// while overlapping updates keep coming: the row it left in the table, so
+// the next batch starts from it instead of a stale seen record or a read.
+type carry struct {
+	known row
+	ok    bool
+}
+
+// runUpdates applies a batch of overlapping updates of one session (see
+// internal/groupcommit) as one update whose function runs every caller's
+// fn in order, each on the previous one's result: one compare-and-set (or
+// one locked transaction under contention from other processes) writes
+// them all. An fn's error, or a record over MaxSize, fails only that
+// caller, whose change is left out. The batch's statements use the first
+// caller's context (each caller's bound is the same StoreTimeout).
+func (s *Store) runUpdates(id string, batch []*groupcommit.Op[pending], c *carry) {
+	ctx := batch[0].Payload.ctx
+	var left row
+	composite := func(cur store.Record, found bool) (store.Record, bool, error) {
+		now := s.nowMS()
+		rec, live, wrote := cur, found, false
+		for _, o := range batch {
+			o.Err = nil
+			next, write, err := o.Payload.fn(rec, live)
+			switch {
+			case err != nil:
+				o.Err = err
+			case !write:
+			case !ms(next.Expires).After(now):
+				rec, live, wrote = store.Record{}, false, true
+			default:
+				if err := s.tooLarge(len(next.Data)); err != nil {
+					o.Err = err
+					continue
+				}
+				rec, live, wrote = next, true, true
+			}
+		}
+		left = row{found: live, data: rec.Data, expire: ms(rec.Expires)}
+		return rec, wrote, nil
+	}
+	var cur row
+	fresh := false
+	switch first := batch[0].Payload; {
+	case c.ok:
+		cur = c.known
+	case first.hasSeen && ms(first.seen.expire).After(s.nowMS()):
+		cur = first.seen
+	default:
+		var err error
+		if cur, err = s.read(ctx, id, s.nowMS()); err != nil {
+			c.ok = false
+			failAll(batch, s.fail("update session", err))
+			return
+		}
+		fresh = true
+	}
+	if err := s.update(ctx, id, cur, fresh, composite); err != nil {
+		c.ok = false
+		failAll(batch, err)
+		return
+	}
+	c.known, c.ok = left, left.found
+}
+
+// failAll gives err to every op of a batch that has no error of its own.
+func failAll(batch []*groupcommit.Op[pending], err error) {
+	for _, o := range batch {
+		if o.Err == nil {
+			o.Err = err
+		}
+	}
 }
 
 // update runs fn on cur and tries to write its result with one
