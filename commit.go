@@ -17,7 +17,8 @@ import (
 
 // The commit: everything that writes a session to the store or its cookie
 // to the response. It runs with s.mu held, from the response writer (before
-// the first byte, and when the handler returns) and from Session.Save.
+// the first byte, and when the handler returns) and from Session.Save, with
+// a context already bounded by StoreTimeout.
 
 // save writes the session when the store lacks something of it: a new
 // session with content (or any new session when force or
@@ -58,36 +59,10 @@ func (s *Session) save(ctx context.Context, force bool) (bool, error) {
 		s.wrote(data, exp)
 		return true, nil
 	}
-	var (
-		data   []byte
-		merged map[string]json.RawMessage
-		gone   bool
-	)
-	pending := s.ops[s.saved:]
-	err := s.m.storeUpdate(ctx, s.id, store.Record{Data: s.base, Expires: s.stored}, func(cur store.Record, found bool) (store.Record, bool, error) {
-		data, merged, gone = nil, nil, !found
-		if gone {
-			return store.Record{}, false, nil
-		}
-		if !bytes.Equal(cur.Data, s.base) {
-			// Another request wrote since this one loaded: replay this
-			// request's changes on what it stored. A stored record that
-			// went bad meanwhile is replaced by this request's state.
-			m, err := record.Merge(cur.Data, pending)
-			if errors.Is(err, record.ErrOverflow) {
-				return store.Record{}, false, err
-			}
-			if err == nil {
-				merged = m
-			}
-		}
-		if merged != nil {
-			data = s.encode(merged)
-		} else {
-			data = s.encode(s.data.Values) // nobody wrote since: this state is the truth
-		}
-		return store.Record{Data: data, Expires: exp}, true, nil
-	})
+	s.merge = merger{s: s, pending: s.ops[s.saved:], exp: exp}
+	err := s.m.storeUpdate(ctx, s.id, store.Record{Data: s.base, Expires: s.stored}, s.merge.update)
+	data, merged, gone := s.merge.data, s.merge.merged, s.merge.gone
+	s.merge = merger{}
 	if err != nil {
 		return false, fmt.Errorf("galleta: save session: %w", redact(err, s.id))
 	}
@@ -100,6 +75,46 @@ func (s *Session) save(ctx context.Context, force bool) (bool, error) {
 	}
 	s.wrote(data, exp)
 	return true, nil
+}
+
+// merger is the update function of a commit (and its results), kept in the
+// Session so that a commit allocates no closure state of its own.
+type merger struct {
+	s       *Session
+	pending []record.Op // the request's changes the store lacks
+	exp     time.Time
+
+	data   []byte                     // the record written
+	merged map[string]json.RawMessage // the values written, when they differ from the session's
+	gone   bool                       // the record was gone: nothing written
+}
+
+// update is the store.UpdateFunc of a commit. When the stored bytes are
+// the ones the request loaded, the session's own state is the truth;
+// otherwise another request wrote meanwhile, and the request's changes are
+// replayed on what it stored. A stored record that went bad meanwhile is
+// replaced by this request's state. It may run more than once.
+func (u *merger) update(cur store.Record, found bool) (store.Record, bool, error) {
+	s := u.s
+	u.data, u.merged, u.gone = nil, nil, !found
+	if u.gone {
+		return store.Record{}, false, nil
+	}
+	if !bytes.Equal(cur.Data, s.base) {
+		m, err := record.Merge(cur.Data, u.pending)
+		if errors.Is(err, record.ErrOverflow) {
+			return store.Record{}, false, err
+		}
+		if err == nil {
+			u.merged = m
+		}
+	}
+	if u.merged != nil {
+		u.data = s.encode(u.merged)
+	} else {
+		u.data = s.encode(s.data.Values)
+	}
+	return store.Record{Data: u.data, Expires: u.exp}, true, nil
 }
 
 // wrote records that the store holds data, expiring at exp, under s.id.

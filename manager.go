@@ -295,9 +295,12 @@ func (m *Manager) storeGet(ctx context.Context, id string) (store.Record, error)
 	return m.st.Get(ctx, id)
 }
 
+// storeSet, storeTouch and storeUpdate are the commit's calls: their ctx is
+// already bounded by StoreTimeout (commitContext, or callContext in
+// Session.Save and Touch), once for the whole commit, which makes at most
+// one of them.
+
 func (m *Manager) storeSet(ctx context.Context, id string, rec store.Record) error {
-	ctx, cancel := m.callContext(ctx)
-	defer cancel()
 	return m.st.Set(ctx, id, rec)
 }
 
@@ -308,16 +311,12 @@ func (m *Manager) storeDelete(ctx context.Context, id string) error {
 }
 
 func (m *Manager) storeTouch(ctx context.Context, id string, exp time.Time) error {
-	ctx, cancel := m.callContext(ctx)
-	defer cancel()
 	return m.st.Touch(ctx, id, exp)
 }
 
 // storeUpdate updates id atomically; seen (the record this request loaded
 // or last wrote) lets an OptimisticUpdater skip its read.
 func (m *Manager) storeUpdate(ctx context.Context, id string, seen store.Record, fn store.UpdateFunc) error {
-	ctx, cancel := m.callContext(ctx)
-	defer cancel()
 	if m.optimistic != nil {
 		return m.optimistic.UpdateFrom(ctx, id, seen, fn)
 	}

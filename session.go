@@ -52,6 +52,8 @@ type Session struct {
 	saved  int            // ops[:saved] are in the store
 	now    time.Time      // the request's clock reading, moved at each save
 
+	merge merger // the commit's update function and results (commit.go)
+
 	// What changed.
 	used          bool // read or changed: the response varies by cookie
 	maxAgeChanged bool // SetMaxAge in this request: the cookie goes out again
@@ -653,6 +655,8 @@ func (s *Session) Save(ctx context.Context) error {
 		return err
 	}
 	s.used = true
+	ctx, cancel := s.m.callContext(ctx)
+	defer cancel()
 	_, err := s.save(ctx, true)
 	return err
 }
@@ -672,6 +676,8 @@ func (s *Session) Touch(ctx context.Context) error {
 		return nil
 	}
 	s.now = s.m.now()
+	ctx, cancel := s.m.callContext(ctx)
+	defer cancel()
 	if err := s.touch(ctx, true); err != nil {
 		return err
 	}

@@ -100,10 +100,22 @@ func connLost(err error) bool {
 }
 
 // maxRetries is how many times a statement is run again on another
-// connection when the one it used was lost.
+// connection when the one it used was lost, for a store without a pool
+// (tests). A store retries as many times as its pool holds connections
+// (Store.retries): when the database restarted or an administrator ended
+// the backends, every idle connection of the pool is dead, and each is
+// found out (and dropped) only by using it.
 const maxRetries = 2
 
-// retry runs op, and again (at most maxRetries times, while ctx lasts)
+// retryLimit is how many times s runs a statement again.
+func (s *Store) retryLimit() int {
+	if s.retries == 0 {
+		return maxRetries
+	}
+	return s.retries
+}
+
+// retry runs op, and again (at most retryLimit times, while ctx lasts)
 // when it failed before reaching the server (pgconn.SafeToRetry), or,
 // when idempotent, because its connection was lost: a statement that may
 // have run is repeated only if running it twice does what running it once
@@ -111,7 +123,7 @@ const maxRetries = 2
 func (s *Store) retry(ctx context.Context, idempotent bool, op func() error) error {
 	for attempt := 0; ; attempt++ {
 		err := op()
-		if err == nil || attempt == maxRetries || ctx.Err() != nil {
+		if err == nil || attempt == s.retryLimit() || ctx.Err() != nil {
 			return err
 		}
 		if !pgconn.SafeToRetry(err) && !(idempotent && connLost(err)) {

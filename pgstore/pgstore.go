@@ -201,6 +201,7 @@ type Store struct {
 	maxSize     int
 	batch       int
 	maxAttempts int
+	retries     int // statements run again after a lost connection: the pool's size
 	now         func() time.Time
 	log         *slog.Logger
 
@@ -270,6 +271,7 @@ func newStore(pool *pgxpool.Pool, o Options) (*Store, error) {
 	}
 	s := &Store{
 		pool:        pool,
+		retries:     max(maxRetries, int(pool.Config().MaxConns)),
 		schema:      o.Schema,
 		table:       o.Table,
 		createTable: o.CreateTable,

@@ -214,7 +214,7 @@ func (s *Store) locked(ctx context.Context, id string, fn store.UpdateFunc) erro
 		switch {
 		case err == nil && done:
 			return nil
-		case err != nil && !committing && connLost(err) && lost < maxRetries && ctx.Err() == nil:
+		case err != nil && !committing && connLost(err) && lost < s.retryLimit() && ctx.Err() == nil:
 			lost++
 			continue
 		case err != nil:

@@ -62,6 +62,16 @@ func plainString(lit []byte) (string, bool) {
 		return "", false
 	}
 	inner := lit[1 : len(lit)-1]
+	switch string(inner) { // the usual values, without an allocation
+	case "/":
+		return "/", true
+	case "lax":
+		return "lax", true
+	case "strict":
+		return "strict", true
+	case "none":
+		return "none", true
+	}
 	if bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
 		return "", false
 	}
