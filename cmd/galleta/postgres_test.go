@@ -562,3 +562,14 @@ func TestHealthzPostgresFaults(t *testing.T) {
 		t.Errorf("the cause of the 503s is not in the log:\n%s", logs.String())
 	}
 }
+
+// Two `galleta serve` processes on one PostgreSQL table (same database,
+// schema and table, same secret file), both creating the table as they
+// start: see twoProcesses.
+func TestTwoProcessesOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the program and starts processes: not in -short")
+	}
+	p := pgSchema(t)
+	twoProcesses(t, galletaBinary(t), p.url, p.rows)
+}

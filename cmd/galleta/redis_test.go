@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 	redis.SetLogger(discardRedisLog{})
 	code := m.Run()
 	testredis.StopShared()
+	removeBinary()
 	os.Exit(code)
 }
 
