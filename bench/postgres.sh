@@ -103,6 +103,7 @@ END {
 		printf "%-18s %9.0f %7.3f %9.1f %9s %7.1f%% %9s %9s\n", s, rps, get(s, "rtt/op"), get(s, "go-µs/op"),
 			(pg < 0 ? "-" : sprintf("%.1f", pg)), 100 * rps / ceil, (lo < 0 ? "-" : sprintf("%.4f", lo)), (st < 0 ? "-" : sprintf("%.0f", st))
 		split(s, p, "/"); r[p[1], p[2]] = rps; sr[p[1], p[2]] = st
+		cpu[p[1], p[2]] = get(s, "go-µs/op") + (pg < 0 ? 0 : pg)
 	}
 	print ""
 	for (j = 1; j <= k; j++) {
@@ -110,7 +111,8 @@ END {
 		if (p[2] != "galleta" || r[p[1], "scs"] <= 0) continue
 		printf "%-10s galleta / scs throughput: %.2fx", p[1], r[p[1], "galleta"] / r[p[1], "scs"]
 		if (sr[p[1], "scs"] > 0) printf "; increments stored per second: %.2fx", sr[p[1], "galleta"] / sr[p[1], "scs"]
-		print ""
+		# CPU per request moves less with the machine'"'"'s load than req/s does.
+		printf "; CPU per request (go + pg): %.0f µs vs %.0f µs, scs / galleta %.2fx\n", cpu[p[1], "galleta"], cpu[p[1], "scs"], cpu[p[1], "scs"] / cpu[p[1], "galleta"]
 	}
 	for (s in lost) printf "burst of 100 concurrent increments on one session, %s: %.1f%% of the acknowledged increments lost\n", s, 100 * lost[s] / nl[s]
 }' "$out/ceiling" "$out/bench"
