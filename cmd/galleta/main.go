@@ -5,9 +5,11 @@
 //	galleta sessions list|show ID|delete ID|revoke-user NAME|gc|count [--store S] [--json]
 //	galleta migrate --from STORE --to STORE
 //
-// Stores are named by URL: memory, file:DIR (default file:./sessions) or
+// Stores are named by URL: memory, file:DIR (default file:./sessions),
 // redis://HOST:PORT/DB (also rediss://, unix://, redis+cluster://; the
-// query parameter prefix sets the key prefix).
+// query parameter prefix sets the key prefix) or
+// postgres://USER:PASS@HOST:PORT/DB (also postgresql://; the query
+// parameters schema and table name the table, default session).
 package main
 
 import (
@@ -43,7 +45,9 @@ Usage:
 
 Stores: memory, file:DIR (default file:./sessions), redis://HOST:PORT/DB
 (rediss://, unix://PATH, redis+cluster://HOST:PORT,HOST:PORT/; add
-?prefix=P for a key prefix other than sess:)
+?prefix=P for a key prefix other than sess:), or
+postgres://USER:PASS@HOST:PORT/DB?sslmode=... (postgresql:// too; add
+&schema=S&table=T for a table other than session on the search_path)
 `
 
 func main() {

@@ -277,7 +277,7 @@ func (s *instrumented) Update(ctx context.Context, id string, fn store.UpdateFun
 }
 
 // UpdateFrom passes the Manager's one-round-trip commit through to a store
-// that has it (Redis), and falls back to Update, which an OptimisticUpdater
+// that has it (Redis, PostgreSQL), and falls back to Update, which an OptimisticUpdater
 // is allowed to be, for the others.
 func (s *instrumented) UpdateFrom(ctx context.Context, id string, seen store.Record, fn store.UpdateFunc) error {
 	o, ok := s.inner.(store.OptimisticUpdater)

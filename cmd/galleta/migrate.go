@@ -15,11 +15,14 @@ const migrateUsage = `Usage: galleta migrate --from STORE --to STORE
 
 Copies every live session, with its expiry, from one store to another, so
 nobody is signed out when a site moves (to another disk or machine, or
-between the file store and Redis, either way). Stores: file:DIR or
-redis://HOST:PORT/DB[?prefix=P] (see galleta --help); the --from store is
-only read. Running it twice is harmless: a session already copied is
-written again with the same content. Servers on the --to store keep
-users signed in if they use the same secret file.
+between the file store, Redis and PostgreSQL, in any direction). Stores:
+file:DIR, redis://HOST:PORT/DB[?prefix=P] or
+postgres://USER:PASS@HOST:PORT/DB[?schema=S&table=T] (see galleta --help);
+the --from store is only read. A --to directory is created; a --to
+PostgreSQL table must exist (galleta serve on it creates it). Running it
+twice is harmless: a session already copied is written again with the
+same content. Servers on the --to store keep users signed in if they use
+the same secret file.
 
 Flags:
 `

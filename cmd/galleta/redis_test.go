@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 	redis.SetLogger(discardRedisLog{})
 	code := m.Run()
 	testredis.StopShared()
+	removeBinary()
 	os.Exit(code)
 }
 
@@ -115,7 +116,7 @@ func TestParseRedisStore(t *testing.T) {
 		"redis+cluster://u:hunter2@/":                     "no seed nodes",
 		"redis+cluster://u:hunter2@h:1,h:2/5":             "database 0",
 		"redis://u:hunter2@127.0.0.1:6379/0?prefix=%zz":   "bad query",
-		"postgres://u:hunter2@localhost/db":               "not built yet",
+		"postgres://u:hunter2@localhost:notaport/db":      "not shown: it holds a password",
 		"ftp://u:hunter2@x":                               "unknown kind",
 		"redis://u:hunter2@127.0.0.1:6379/0?prefix=a&x=y": "unexpected option: x",
 	} {

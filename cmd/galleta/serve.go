@@ -92,7 +92,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	ef := &envFlags{fs: fs.FlagSet}
 	var storeURL, secure string
 	ef.String(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
-	ef.String(&storeURL, "store", defaultStore, "where sessions live: memory (lost at exit), file:DIR, or redis://HOST:PORT/DB (rediss://, unix://PATH, redis+cluster://HOST:PORT,HOST:PORT/; ?prefix=P sets the key prefix, default sess:)")
+	ef.String(&storeURL, "store", defaultStore, "where sessions live: memory (lost at exit), file:DIR, redis://HOST:PORT/DB (rediss://, unix://PATH, redis+cluster://HOST:PORT,HOST:PORT/; ?prefix=P sets the key prefix, default sess:), or postgres://USER:PASS@HOST:PORT/DB?sslmode=... (?schema=S&table=T name the table, default session; created when missing)")
 	ef.String(&c.secretFile, "secret-file", "", "file holding the cookie secret (one line); created with a random secret when missing (default: beside a file store, e.g. ./sessions.secret; ./galleta.secret for the others)")
 	ef.Duration(&c.idle, "idle", galleta.DefaultIdleTimeout, "idle timeout: a session unused this long ends")
 	ef.Duration(&c.absolute, "absolute", galleta.DefaultAbsoluteTimeout, "absolute timeout: a session ends this long after creation, however active")

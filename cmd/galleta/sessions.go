@@ -22,7 +22,8 @@ Commands:
   show ID            one session's stored JSON
   delete ID          delete one session (sign it out)
   revoke-user NAME   delete every session of one user
-  gc                 delete expired sessions now (Redis expires them itself)
+  gc                 delete expired sessions now (Redis expires them itself;
+                     servers on files or PostgreSQL also do it in the background)
   count              number of live sessions
 
 Safe while a server uses the same store.
@@ -42,7 +43,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	ef := &envFlags{fs: fs.FlagSet}
 	var storeURL string
 	var idle time.Duration
-	ef.String(&storeURL, "store", defaultStore, "the store: file:DIR or redis://HOST:PORT/DB[?prefix=P] (see galleta --help)")
+	ef.String(&storeURL, "store", defaultStore, "the store: file:DIR, redis://HOST:PORT/DB[?prefix=P] or postgres://USER:PASS@HOST:PORT/DB[?schema=S&table=T] (see galleta --help)")
 	ef.Duration(&idle, "idle", galleta.DefaultIdleTimeout, "the server's idle timeout, to show when sessions were last seen")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
 	switch cmd {
@@ -70,7 +71,7 @@ func sessionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if spec.kind == "memory" {
-		return usagef("a memory store lives inside its server process; `galleta sessions` needs a store it can open, such as file:DIR or redis://HOST:PORT/DB")
+		return usagef("a memory store lives inside its server process; `galleta sessions` needs a store it can open, such as file:DIR, redis://HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB")
 	}
 	arg := fs.Arg(0)
 	if (cmd == "show" || cmd == "delete") && !store.ValidID(arg) {

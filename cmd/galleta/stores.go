@@ -18,10 +18,13 @@ import (
 
 // storeSpec is a parsed --store value.
 type storeSpec struct {
-	kind   string // a storeKind's name: "memory", "file", "redis"
+	kind   string // a storeKind's name: "memory", "file", "redis", "postgres"
 	dir    string // file: the directory
-	url    string // redis: the URL for the store's client, without galleta's own parameters
+	url    string // redis, postgres: the URL for the store's client, without galleta's own parameters
 	prefix string // redis: the key prefix ("" is the store's default)
+	schema string // postgres: the table's schema ("": the search_path)
+	table  string // postgres: the table ("": the store's default, session)
+	target string // postgres: host:port/database and the table, to tell two URLs of one table
 	shown  string // what logs and messages print: a URL's password replaced by xxxxx
 }
 
@@ -38,8 +41,13 @@ func (s storeSpec) String() string {
 
 // same reports whether two specs name the same store (migrate refuses to
 // copy a store onto itself). A Redis URL without ?prefix= has the
-// store's default prefix.
+// store's default prefix; PostgreSQL URLs name the same table when host,
+// port, database, schema and table are the same, however spelled (a
+// table found through the search_path is compared as unqualified).
 func (s storeSpec) same(o storeSpec) bool {
+	if s.kind == "postgres" {
+		return o.kind == "postgres" && s.target == o.target
+	}
 	return s.kind == o.kind && s.dir == o.dir && s.url == o.url && s.keyPrefix() == o.keyPrefix()
 }
 
@@ -82,23 +90,17 @@ type openOptions struct {
 	mode openMode
 }
 
-// storeKinds are the stores the program knows; planned ones say so.
+// storeKinds are the stores the program knows.
 var storeKinds = []storeKind{
 	{name: "memory", parse: parseMemory, open: openMemory},
 	{name: "file", schemes: []string{"file"}, parse: parseFile, open: openFile},
 	{name: "redis", schemes: []string{"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"}, parse: parseRedis, open: openRedis,
 		gcNote: "Redis deletes expired sessions by itself, about a second after they end; gc deletes the ones the store's clock already finds expired in that second"},
-	{name: "postgres", schemes: []string{"postgres", "postgresql"}, parse: planned("the PostgreSQL store")},
+	{name: "postgres", schemes: []string{"postgres", "postgresql"}, parse: parsePostgres, open: openPostgres, gcNote: pgGCNote},
 }
 
 // storeHelp is the list of --store forms for help texts and errors.
-const storeHelp = "memory, file:DIR, or redis://HOST:PORT/DB (rediss://, unix://PATH, redis+cluster://HOST:PORT,HOST:PORT/; ?prefix=P sets the key prefix)"
-
-func planned(what string) func(string) (storeSpec, error) {
-	return func(v string) (storeSpec, error) {
-		return storeSpec{}, usagef("store %q: %s is not built yet; use %s", redactURL(v), what, storeHelp)
-	}
-}
+const storeHelp = "memory, file:DIR, redis://HOST:PORT/DB (rediss://, unix://PATH, redis+cluster://HOST:PORT,HOST:PORT/; ?prefix=P sets the key prefix) or postgres://USER:PASS@HOST:PORT/DB (?schema=S&table=T name the table, default session)"
 
 // kindOf returns the kind a --store value names, or nil.
 func kindOf(v string) *storeKind {
@@ -132,7 +134,7 @@ type openMode int
 
 const (
 	openServe    openMode = iota // create it if missing, clean up in the background (a server)
-	openCreate                   // create it if missing (migrate --to)
+	openCreate                   // create it if missing (migrate --to); a PostgreSQL table is not: it must exist
 	openExisting                 // it must exist; changes allowed (delete, revoke-user, gc)
 	openReadOnly                 // it must exist; nothing is written (list, show, count, migrate --from)
 )
