@@ -154,13 +154,14 @@ func openPostgres(spec storeSpec, o openOptions) (store.Store, func() error, err
 	if err != nil {
 		return nil, nil, fmt.Errorf("open the PostgreSQL store at %s: %w", spec, err)
 	}
+	create := o.mode == openServe || o.mode == openCreate
 	if o.mode != openServe {
-		if err := checkPostgres(pool, spec); err != nil {
+		if err := checkPostgres(pool, spec, !create); err != nil {
 			pool.Close()
 			return nil, nil, err
 		}
 	}
-	po := pgstore.Options{Schema: spec.schema, Table: spec.table, Logger: o.log, CreateTable: o.mode == openServe}
+	po := pgstore.Options{Schema: spec.schema, Table: spec.table, Logger: o.log, CreateTable: create}
 	if o.mode != openServe {
 		po.PruneInterval = -1
 	}
@@ -177,8 +178,10 @@ func openPostgres(spec storeSpec, o openOptions) (store.Store, func() error, err
 }
 
 // checkPostgres is a command's first contact: PostgreSQL answers within
-// pingTimeout, and the schema and the table exist.
-func checkPostgres(pool *pgxpool.Pool, spec storeSpec) error {
+// pingTimeout, the schema exists and, when needTable, the table too
+// (migrate --to creates a missing table in an existing schema, as it
+// creates a missing file store directory).
+func checkPostgres(pool *pgxpool.Pool, spec storeSpec, needTable bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
 	defer cancel()
 	var table, schema bool
@@ -191,7 +194,7 @@ func checkPostgres(pool *pgxpool.Pool, spec storeSpec) error {
 	switch {
 	case !schema:
 		return fmt.Errorf("the schema %s does not exist in the database at %s; nothing was created. Check ?schema=, or create the schema and then the table: %s", pgx.Identifier{spec.schema}.Sanitize(), spec, create)
-	case !table:
+	case !table && needTable:
 		return fmt.Errorf("no session table %s in the database at %s; nothing was created. Check ?schema= and ?table= (defaults: the search_path and session); to create the table, %s", pgTable(spec), spec, create)
 	}
 	return nil

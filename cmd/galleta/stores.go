@@ -134,7 +134,7 @@ type openMode int
 
 const (
 	openServe    openMode = iota // create it if missing, clean up in the background (a server)
-	openCreate                   // create it if missing (migrate --to); a PostgreSQL table is not: it must exist
+	openCreate                   // create it if missing (migrate --to); a PostgreSQL schema must exist
 	openExisting                 // it must exist; changes allowed (delete, revoke-user, gc)
 	openReadOnly                 // it must exist; nothing is written (list, show, count, migrate --from)
 )
