@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/galleta-go/galleta"
+	"github.com/galleta-go/galleta/internal/testenv"
 	"github.com/galleta-go/galleta/internal/testredis"
 	"github.com/galleta-go/galleta/redisstore"
 	"github.com/galleta-go/galleta/store"
@@ -45,7 +46,7 @@ func TestClusterPrimaryKilled(t *testing.T) {
 		t.Skip("starts its own cluster and kills a node: not in -short")
 	}
 	if err := testredis.Binaries(); err != nil {
-		testredis.Missing(t, "the cluster test needs the binaries: "+err.Error())
+		testenv.Missing(t, "the cluster test needs the binaries: "+err.Error())
 	}
 	ctx := context.Background()
 	cl, err := testredis.StartCluster(ctx, 3)

@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/galleta-go/galleta/internal/testenv"
 )
 
 // storePackages are the npm packages each Node store needs.
@@ -65,13 +67,11 @@ func Dir() string {
 	return filepath.Dir(file)
 }
 
+// missing ends the test through testenv.Missing: Node or its packages are
+// not there.
 func missing(t testing.TB, what string) {
 	t.Helper()
-	msg := what + "; install Node.js 20 or newer (or point GALLETA_NODE at node) and, from the module root, the packages: npm ci --prefix internal/nodecheck"
-	if os.Getenv("CI") == "true" {
-		t.Fatal("CI=true and the Node backend is missing: " + msg)
-	}
-	t.Skip("Node compatibility test skipped: " + msg)
+	testenv.Missing(t, "the Node side of a compatibility test: "+what+"; install Node.js 20 or newer (or point GALLETA_NODE at node) and, from the module root, the packages: npm ci --prefix internal/nodecheck")
 }
 
 // Start runs server.js with the Node store named store ("redis", "pg") and cfg,
