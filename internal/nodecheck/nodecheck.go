@@ -4,7 +4,9 @@
 // versions pinned in package-lock.json beside it. A test starts it with
 // Start, sends it requests carrying the same connect.sid cookie a galleta
 // Manager reads, and checks that each side reads and changes what the
-// other wrote. SetClock moves the clock Node judges expiry by.
+// other wrote. SetClock moves the clock Node judges expiry by. StartGo
+// serves the Go side: a galleta Manager on the store under test with the
+// same routes, so both sides are driven alike over real HTTP.
 //
 // It needs node (GALLETA_NODE, default "node" on PATH) and the packages:
 // `npm ci --prefix internal/nodecheck`. Without them Start skips the test,
