@@ -17,6 +17,7 @@ import (
 
 	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/cookie"
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
@@ -50,7 +51,7 @@ func benchStore(b *testing.B, o pgstore.Options) *pgstore.Store {
 	if o.Schema == "" {
 		o.Schema = testpg.Schema(b)
 	}
-	o.CreateTable, o.Logger = true, quiet
+	o.CreateTable, o.Logger = true, storecheck.Quiet
 	cfg := testpg.Config(b)
 	cfg.MaxConns = 16
 	s, err := pgstore.New(testpg.Pool(b, cfg), o)
@@ -150,7 +151,7 @@ func BenchmarkStore(b *testing.B) {
 
 // benchHandler is a Manager on s whose handler increments "n".
 func benchHandler(b *testing.B, s *pgstore.Store) http.Handler {
-	m, err := galleta.New(galleta.Options{Secrets: []string{benchSecret}, Store: s, Logger: quiet})
+	m, err := galleta.New(galleta.Options{Secrets: []string{benchSecret}, Store: s, Logger: storecheck.Quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/internal/faultproxy"
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
@@ -57,7 +57,7 @@ func newFaultApp(t *testing.T, timeout time.Duration) *faultApp {
 		Store:        st,
 		StoreTimeout: timeout,
 		Cookie:       galleta.CookieOptions{Path: "/app"},
-		Logger:       quiet,
+		Logger:       storecheck.Quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -219,9 +219,9 @@ func TestStalledFromStart(t *testing.T) {
 	cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(p), nil
 	cfg.ConnConfig.ConnectTimeout = time.Second
 	pool := testpg.Pool(t, cfg)
-	var log logBuf
+	var log storecheck.LogBuf
 	start := time.Now()
-	st, err := pgstore.New(pool, pgstore.Options{Schema: testpg.Schema(t), CreateTable: true, Logger: log.logger()})
+	st, err := pgstore.New(pool, pgstore.Options{Schema: testpg.Schema(t), CreateTable: true, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestTerminateBackends(t *testing.T) {
 	close(stop)
 	killer.Wait()
 
-	rec, err := app.st.Get(context.Background(), sessionID(t, cookie))
+	rec, err := app.st.Get(context.Background(), storecheck.SessionID(t, cookie))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,17 +349,6 @@ func TestTerminateBackends(t *testing.T) {
 
 func storeRecord() store.Record {
 	return store.Record{Data: data, Expires: time.Now().Add(time.Hour)}
-}
-
-// sessionID is the id in a signed session cookie pair (name=s%3Aid.sig).
-func sessionID(t *testing.T, pair string) string {
-	t.Helper()
-	_, v, _ := strings.Cut(pair, "=")
-	v, err := url.QueryUnescape(v)
-	if err != nil || !strings.HasPrefix(v, "s:") || !strings.Contains(v, ".") {
-		t.Fatalf("cookie %q is not a signed session cookie", pair)
-	}
-	return v[2:strings.LastIndexByte(v, '.')]
 }
 
 // counterOf is the "n" of a stored session.

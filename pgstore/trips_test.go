@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/galleta-go/galleta"
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
@@ -26,7 +27,7 @@ func TestManagerRoundTrips(t *testing.T) {
 	cfg.ConnConfig.Tracer = qc
 	cfg.MaxConns = 1
 	s, _ := open(t, cfg, pgstore.Options{})
-	m, err := galleta.New(galleta.Options{Secrets: []string{benchSecret}, Store: s, Logger: quiet})
+	m, err := galleta.New(galleta.Options{Secrets: []string{benchSecret}, Store: s, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

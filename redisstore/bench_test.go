@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/galleta-go/galleta"
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testredis"
 	"github.com/galleta-go/galleta/redisstore"
 	"github.com/galleta-go/galleta/store"
@@ -28,7 +29,7 @@ import (
 var benchData = []byte(`{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"__galleta":{"created":1795648796836},"user":"ann","cart":[1,2,3],"visits":42,"flash":{}}`)
 
 func benchStore(b *testing.B, client redis.UniversalClient) *redisstore.Store {
-	s, err := redisstore.New(client, redisstore.Options{Prefix: testredis.Prefix(b, client), Logger: quiet})
+	s, err := redisstore.New(client, redisstore.Options{Prefix: testredis.Prefix(b, client), Logger: storecheck.Quiet})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func BenchmarkStoreCluster(b *testing.B) {
 func BenchmarkManager(b *testing.B) {
 	c := testredis.Client(b)
 	s := benchStore(b, c)
-	m, err := galleta.New(galleta.Options{Secrets: []string{"0123456789abcdef0123456789abcdef"}, Store: s, Logger: quiet})
+	m, err := galleta.New(galleta.Options{Secrets: []string{"0123456789abcdef0123456789abcdef"}, Store: s, Logger: storecheck.Quiet})
 	if err != nil {
 		b.Fatal(err)
 	}

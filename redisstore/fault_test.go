@@ -16,6 +16,7 @@ import (
 
 	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/internal/faultproxy"
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testredis"
 	"github.com/galleta-go/galleta/redisstore"
 )
@@ -45,7 +46,7 @@ func newFaultApp(t *testing.T, timeout time.Duration) (*faultApp, string) {
 		PoolSize:              16,
 	})
 	t.Cleanup(func() { client.Close() })
-	st, err := redisstore.New(client, redisstore.Options{Prefix: prefix, Logger: quiet})
+	st, err := redisstore.New(client, redisstore.Options{Prefix: prefix, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func newFaultApp(t *testing.T, timeout time.Duration) (*faultApp, string) {
 		Store:        st,
 		StoreTimeout: timeout,
 		Cookie:       galleta.CookieOptions{Path: "/app"},
-		Logger:       quiet,
+		Logger:       storecheck.Quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +215,7 @@ func TestStalledFromStart(t *testing.T) {
 		Password: direct.Options().Password, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { client.Close() })
 	start := time.Now()
-	st, err := redisstore.New(client, redisstore.Options{Prefix: testredis.Prefix(t, direct), Logger: quiet})
+	st, err := redisstore.New(client, redisstore.Options{Prefix: testredis.Prefix(t, direct), Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

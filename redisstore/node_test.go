@@ -9,6 +9,7 @@ import (
 
 	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/internal/nodecheck"
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testredis"
 	"github.com/galleta-go/galleta/redisstore"
 )
@@ -55,7 +56,7 @@ func TestNodeCompat(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			prefix := testredis.Prefix(t, client)
-			st, err := redisstore.New(client, redisstore.Options{Prefix: prefix, Logger: quiet})
+			st, err := redisstore.New(client, redisstore.Options{Prefix: prefix, Logger: storecheck.Quiet})
 			if err != nil {
 				t.Fatal(err)
 			}

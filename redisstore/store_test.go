@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -16,30 +15,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testredis"
 	"github.com/galleta-go/galleta/redisstore"
 	"github.com/galleta-go/galleta/store"
 )
-
-// logBuf is a concurrency-safe log sink.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuf) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 const testID = "Tq1Nw3v0rG8m1JYzG2a0Pp4x9kXc7bV5nM3lK1jH0gF"
 
@@ -71,7 +51,7 @@ func TestLayout(t *testing.T) {
 	hook := &countHook{}
 	c.AddHook(hook)
 	prefix := testredis.Prefix(t, c)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +112,8 @@ var ctx = context.Background()
 func TestCorruptValue(t *testing.T) {
 	c := testredis.Client(t)
 	prefix := testredis.Prefix(t, c)
-	var log logBuf
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: log.logger()})
+	var log storecheck.LogBuf
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +158,7 @@ func TestCorruptValue(t *testing.T) {
 func TestWrongType(t *testing.T) {
 	c := testredis.Client(t)
 	prefix := testredis.Prefix(t, c)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +175,7 @@ func TestWrongType(t *testing.T) {
 func TestTooLarge(t *testing.T) {
 	c := testredis.Client(t)
 	prefix := testredis.Prefix(t, c)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, MaxSize: 64, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, MaxSize: 64, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,8 +194,8 @@ func TestNewWarnings(t *testing.T) {
 	open := func(t *testing.T, addr string, ctxTimeouts bool) string {
 		c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: ctxTimeouts})
 		t.Cleanup(func() { c.Close() })
-		var log logBuf
-		s, err := redisstore.New(c, redisstore.Options{Logger: log.logger()})
+		var log storecheck.LogBuf
+		s, err := redisstore.New(c, redisstore.Options{Logger: log.Logger()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +235,7 @@ func TestOOMIsUnavailable(t *testing.T) {
 	srv := testredis.StartServer(t, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { c.Close() })
-	s, err := redisstore.New(c, redisstore.Options{MaxSize: -1, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{MaxSize: -1, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,8 +263,8 @@ func TestUnreachable(t *testing.T) {
 	ln.Close() // nothing listens here now
 	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { c.Close() })
-	var log logBuf
-	s, err := redisstore.New(c, redisstore.Options{Logger: log.logger()})
+	var log storecheck.LogBuf
+	s, err := redisstore.New(c, redisstore.Options{Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +294,7 @@ func TestUnreachable(t *testing.T) {
 // Close closes a client only when Open built it.
 func TestCloseOwnership(t *testing.T) {
 	c := testredis.Client(t)
-	s, err := redisstore.New(c, redisstore.Options{Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +308,7 @@ func TestCloseOwnership(t *testing.T) {
 		t.Errorf("Get after Close = %v, want ErrClosed", err)
 	}
 
-	o, err := redisstore.Open(testredis.URL(), redisstore.Options{Logger: quiet})
+	o, err := redisstore.Open(testredis.URL(), redisstore.Options{Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +388,7 @@ func TestRedisTooOld(t *testing.T) {
 	srv := testredis.StartServer(t, "--rename-command", "PEXPIRETIME", "")
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { c.Close() })
-	_, err := redisstore.New(c, redisstore.Options{Logger: quiet})
+	_, err := redisstore.New(c, redisstore.Options{Logger: storecheck.Quiet})
 	if !errors.Is(err, redisstore.ErrRedisTooOld) || !strings.Contains(err.Error(), "7.0") {
 		t.Fatalf("New on a Redis without PEXPIRETIME = %v, want ErrRedisTooOld", err)
 	}
@@ -420,7 +400,7 @@ func TestNoExpiryKey(t *testing.T) {
 	c := testredis.Client(t)
 	prefix := testredis.Prefix(t, c)
 	now := time.Now().Truncate(time.Millisecond)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Now: func() time.Time { return now }, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Now: func() time.Time { return now }, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +432,7 @@ func TestBusySessionBatches(t *testing.T) {
 	hook := &countHook{}
 	c.AddHook(hook)
 	prefix := testredis.Prefix(t, c)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
