@@ -3,12 +3,9 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -431,49 +428,9 @@ func TestBusySessionBatches(t *testing.T) {
 	c := testredis.Client(t)
 	hook := &countHook{}
 	c.AddHook(hook)
-	prefix := testredis.Prefix(t, c)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: storecheck.Quiet})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: testredis.Prefix(t, c), Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := time.Now().Add(time.Hour)
-	if err := s.Set(ctx, testID, store.Record{Data: []byte(`{"n":0}`), Expires: exp}); err != nil {
-		t.Fatal(err)
-	}
-	seen, err := s.Get(ctx, testID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const goroutines, each = 32, 20
-	before := hook.n.Load()
-	var wg sync.WaitGroup
-	for range goroutines {
-		wg.Go(func() {
-			for range each {
-				err := s.UpdateFrom(ctx, testID, seen, func(cur store.Record, found bool) (store.Record, bool, error) {
-					if !found {
-						return store.Record{}, false, errors.New("session gone")
-					}
-					var v struct{ N int }
-					if err := json.Unmarshal(cur.Data, &v); err != nil {
-						return store.Record{}, false, err
-					}
-					return store.Record{Data: fmt.Appendf(nil, `{"n":%d}`, v.N+1), Expires: exp}, true, nil
-				})
-				if err != nil {
-					t.Error(err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	cmds := hook.n.Load() - before
-	rec, err := s.Get(ctx, testID)
-	if err != nil || string(rec.Data) != fmt.Sprintf(`{"n":%d}`, goroutines*each) {
-		t.Fatalf("after %d updates: %q, %v", goroutines*each, rec.Data, err)
-	}
-	if cmds > goroutines*each/2 {
-		t.Fatalf("%d updates of one session sent %d commands; batching should need far fewer than one each", goroutines*each, cmds)
-	}
-	t.Logf("%d updates, %d commands", goroutines*each, cmds)
+	storecheck.BusySession(t, s, testID, hook.n.Load, "commands")
 }
