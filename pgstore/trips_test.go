@@ -21,7 +21,7 @@ func TestManagerRoundTrips(t *testing.T) {
 	cfg.ConnConfig.Tracer = qc
 	cfg.MaxConns = 1
 	s, _ := open(t, cfg, pgstore.Options{})
-	m, err := galleta.New(galleta.Options{Secrets: []string{benchSecret}, Store: s, Logger: storecheck.Quiet})
+	m, err := galleta.New(galleta.Options{Secrets: []string{storecheck.Secret}, Store: s, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
