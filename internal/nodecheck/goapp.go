@@ -3,13 +3,13 @@ package nodecheck
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/galleta-go/galleta"
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/store"
 )
 
@@ -26,7 +26,7 @@ type GoApp struct {
 // Logger that discards.
 func StartGo(t testing.TB, st store.Store, secret string, o galleta.Options) *GoApp {
 	t.Helper()
-	o.Store, o.Secrets, o.AllowShortSecrets, o.CookieName, o.Logger = st, []string{secret}, true, "connect.sid", slog.New(slog.DiscardHandler)
+	o.Store, o.Secrets, o.AllowShortSecrets, o.CookieName, o.Logger = st, []string{secret}, true, "connect.sid", storecheck.Quiet
 	m, err := galleta.New(o)
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@ package nodecheck
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,11 +24,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testenv"
 )
 
@@ -59,7 +58,7 @@ type Server struct {
 	URL    string // http://127.0.0.1:PORT
 	cmd    *exec.Cmd
 	stdin  io.Closer
-	stderr *syncBuffer
+	stderr *storecheck.LogBuf
 	done   chan struct{}
 }
 
@@ -112,7 +111,7 @@ func Start(t testing.TB, store string, cfg Config) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{cmd: cmd, stdin: stdin, stderr: &syncBuffer{}, done: make(chan struct{})}
+	s := &Server{cmd: cmd, stdin: stdin, stderr: &storecheck.LogBuf{}, done: make(chan struct{})}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("nodecheck: start node: %v", err)
@@ -207,21 +206,4 @@ func (s *Server) SetClock(t testing.TB, offset time.Duration) {
 	if res.StatusCode != 200 {
 		t.Fatalf("nodecheck: set the clock: %s", res.Status)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
