@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/internal/faultproxy"
 	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testpg"
@@ -99,23 +98,7 @@ func TestStalledFromStart(t *testing.T) {
 	if !strings.Contains(log.String(), "cannot reach PostgreSQL") {
 		t.Errorf("New logged %q, want a warning", log.String())
 	}
-	const timeout = 300 * time.Millisecond
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			start := time.Now()
-			_, err := st.Get(ctx, testID)
-			if !galleta.IsUnavailable(err) {
-				t.Errorf("Get = %v, want unavailable", err)
-			}
-			if took := time.Since(start); took > 2*timeout {
-				t.Errorf("Get took %v, over 2x its %v deadline", took, timeout)
-			}
-		})
-	}
-	wg.Wait()
+	storecheck.GetsFailFast(t, st, testID, 300*time.Millisecond)
 	proxy.Set(faultproxy.Pass)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -1,6 +1,7 @@
 package storecheck
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -200,4 +201,27 @@ func Stable(f func() int) int {
 		}
 	}
 	return n
+}
+
+// GetsFailFast runs 8 concurrent Gets of id on s, whose backend is
+// blackholed, each with its own deadline timeout, and checks that every
+// one ends with an unavailable error within 2x that deadline: none
+// queues behind another.
+func GetsFailFast(t *testing.T, s store.Store, id string, timeout time.Duration) {
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			start := time.Now()
+			_, err := s.Get(ctx, id)
+			if !galleta.IsUnavailable(err) {
+				t.Errorf("Get = %v, want unavailable", err)
+			}
+			if took := time.Since(start); took > 2*timeout {
+				t.Errorf("Get took %v, over 2x its %v deadline", took, timeout)
+			}
+		})
+	}
+	wg.Wait()
 }
