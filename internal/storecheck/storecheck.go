@@ -12,6 +12,7 @@ package storecheck
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -59,4 +60,21 @@ func SessionID(t testing.TB, pair string) string {
 		t.Fatalf("cookie %q is not a signed session cookie", pair)
 	}
 	return v[2:strings.LastIndexByte(v, '.')]
+}
+
+// URLsRefused checks that open fails on each of urls and that no error
+// shows the password ("s3cret") a URL may carry.
+func URLsRefused(t *testing.T, urls []string, open func(url string) (io.Closer, error)) {
+	t.Helper()
+	for _, bad := range urls {
+		c, err := open(bad)
+		if err == nil {
+			c.Close()
+			t.Errorf("%s: no error", bad)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: the error shows the password: %v", bad, err)
+		}
+	}
 }
