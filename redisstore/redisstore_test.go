@@ -57,27 +57,16 @@ func TestConformanceCluster(t *testing.T) {
 }
 
 // Two stores on two clients of one Redis.
-func TestShared(t *testing.T) {
-	c1 := testredis.Client(t)
-	c2 := testredis.Client(t)
-	prefix := testredis.Prefix(t, c1)
-	clients := []*redis.Client{c1, c2}
-	n := 0
-	storetest.RunShared(t, func(t *testing.T, now func() time.Time) store.Store {
-		s, err := redisstore.New(clients[n%2], redisstore.Options{Prefix: prefix, Now: now, Logger: storecheck.Quiet})
-		n++
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
-}
+func TestShared(t *testing.T) { runShared(t, testredis.Client(t), testredis.Client(t)) }
 
 // Two stores on two cluster clients of one cluster.
-func TestSharedCluster(t *testing.T) {
-	c1, c2 := clusterClient(t), clusterClient(t)
+func TestSharedCluster(t *testing.T) { runShared(t, clusterClient(t), clusterClient(t)) }
+
+// runShared runs storetest.RunShared on stores alternating between c1 and
+// c2, under one prefix.
+func runShared(t *testing.T, c1, c2 redis.UniversalClient) {
 	prefix := testredis.Prefix(t, c1)
-	clients := []*redis.ClusterClient{c1, c2}
+	clients := []redis.UniversalClient{c1, c2}
 	n := 0
 	storetest.RunShared(t, func(t *testing.T, now func() time.Time) store.Store {
 		s, err := redisstore.New(clients[n%2], redisstore.Options{Prefix: prefix, Now: now, Logger: storecheck.Quiet})
