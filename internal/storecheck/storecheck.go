@@ -1,9 +1,16 @@
 // Package storecheck holds what the tests of the stores on a server
 // (redisstore, pgstore) share beyond the conformance suite in
-// store/storetest: loggers for tests, the fault scenario a store must pass
-// behind internal/faultproxy (RunFaults), the check that overlapping
-// updates of one busy session are batched (BusySession), and the
-// benchmarks of a store's calls and of a request through the Manager.
+// store/storetest:
+//
+//   - RunFaults, the scenario a store must pass behind internal/faultproxy
+//     (FaultApp, Settle, Stable), and GetsFailFast for a backend
+//     blackholed from the start;
+//   - CallsUnavailable (with DeadAddr) for a backend that is not there;
+//   - BusySession, overlapping updates of one session batched;
+//   - URLsRefused, bad URLs refused without showing their password;
+//   - BenchStore and BenchManager, the benchmarks of a store's calls and
+//     of a request through the Manager;
+//   - Quiet, LogBuf, SessionID and Secret, the small things they use.
 //
 // What differs between the stores (how to build one behind a proxy, how
 // to count its sessions and its connections, what a round trip is) is a
