@@ -9,14 +9,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/cookie"
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
@@ -42,15 +40,11 @@ import (
 
 var scaleRows = flag.Int("pgstore.scale", 0, "rows of BenchmarkScale's large table (e.g. 1000000); 0 skips BenchmarkScale")
 
-var benchData = []byte(`{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"__galleta":{"created":1795648796836},"user":"ann","cart":[1,2,3],"visits":42,"flash":{}}`)
-
-const benchSecret = "0123456789abcdef0123456789abcdef"
-
 func benchStore(b *testing.B, o pgstore.Options) *pgstore.Store {
 	if o.Schema == "" {
 		o.Schema = testpg.Schema(b)
 	}
-	o.CreateTable, o.Logger = true, quiet
+	o.CreateTable, o.Logger = true, storecheck.Quiet
 	cfg := testpg.Config(b)
 	cfg.MaxConns = 16
 	s, err := pgstore.New(testpg.Pool(b, cfg), o)
@@ -61,110 +55,26 @@ func benchStore(b *testing.B, o pgstore.Options) *pgstore.Store {
 	return s
 }
 
-func benchIDs(b *testing.B, s *pgstore.Store, n int) []string {
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("bench%038d", i)
-		if err := s.Set(ctx, ids[i], store.Record{Data: benchData, Expires: time.Now().Add(time.Hour)}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return ids
-}
-
 func BenchmarkStore(b *testing.B) {
 	s := benchStore(b, pgstore.Options{})
-	ids := benchIDs(b, s, 1024)
-	exp := time.Now().Add(time.Hour)
-	b.Run("Get", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			if _, err := s.Get(ctx, ids[i%len(ids)]); err != nil {
-				b.Fatal(err)
+	storecheck.BenchStore(b, s, func(b *testing.B, ids []string, exp time.Time) {
+		b.Run("UpdateConflict", func(b *testing.B) { // seen is stale: CAS misses, then the locked transaction
+			stale := store.Record{Data: []byte(`{"stale":true}`), Expires: exp}
+			write := func(cur store.Record, found bool) (store.Record, bool, error) {
+				return store.Record{Data: storecheck.BenchData, Expires: exp}, true, nil
 			}
-		}
-	})
-	b.Run("Set", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			if err := s.Set(ctx, ids[i%len(ids)], store.Record{Data: benchData, Expires: exp}); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Touch", func(b *testing.B) {
-		for i := 0; b.Loop(); i++ {
-			if err := s.Touch(ctx, ids[i%len(ids)], exp.Add(time.Duration(i)*time.Millisecond)); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	write := func(cur store.Record, found bool) (store.Record, bool, error) {
-		return store.Record{Data: benchData, Expires: exp}, true, nil
-	}
-	b.Run("Update", func(b *testing.B) { // read, then compare-and-set: two round trips
-		for i := 0; b.Loop(); i++ {
-			if err := s.Update(ctx, ids[i%len(ids)], write); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("UpdateFrom", func(b *testing.B) { // the Manager's commit: one round trip
-		seen := store.Record{Data: benchData, Expires: exp}
-		for i := 0; b.Loop(); i++ {
-			if err := s.UpdateFrom(ctx, ids[i%len(ids)], seen, write); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("UpdateConflict", func(b *testing.B) { // seen is stale: CAS misses, then the locked transaction
-		stale := store.Record{Data: []byte(`{"stale":true}`), Expires: exp}
-		for i := 0; b.Loop(); i++ {
-			if err := s.UpdateFrom(ctx, ids[i%len(ids)], stale, write); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("GetParallel", func(b *testing.B) {
-		var next atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := s.Get(ctx, ids[int(next.Add(1))%len(ids)]); err != nil {
-					b.Error(err)
-					return
+			for i := 0; b.Loop(); i++ {
+				if err := s.UpdateFrom(ctx, ids[i%len(ids)], stale, write); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})
 	})
-	b.Run("UpdateFromParallel", func(b *testing.B) {
-		var next atomic.Int64
-		seen := store.Record{Data: benchData, Expires: exp}
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if err := s.UpdateFrom(ctx, ids[int(next.Add(1))%len(ids)], seen, write); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
-}
-
-// benchHandler is a Manager on s whose handler increments "n".
-func benchHandler(b *testing.B, s *pgstore.Store) http.Handler {
-	m, err := galleta.New(galleta.Options{Secrets: []string{benchSecret}, Store: s, Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { m.Close() })
-	return m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := galleta.FromRequest(r).Incr("n", 1); err != nil {
-			http.Error(w, err.Error(), 500)
-		}
-	}))
 }
 
 // sessionCookie is the Cookie header of the Manager's default cookie for id.
 func sessionCookie(id string) string {
-	return "sid=" + url.QueryEscape("s:"+cookie.Sign(id, benchSecret))
+	return "sid=" + url.QueryEscape("s:"+cookie.Sign(id, storecheck.Secret))
 }
 
 func serve(h http.Handler, cookie string) int {
@@ -177,21 +87,7 @@ func serve(h http.Handler, cookie string) int {
 
 // BenchmarkManager is one request through the Manager on this store: load
 // (Get) and commit of an Incr (UpdateFrom), the path of a real app.
-func BenchmarkManager(b *testing.B) {
-	s := benchStore(b, pgstore.Options{})
-	h := benchHandler(b, s)
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest("POST", "/", nil))
-	c, _, _ := strings.Cut(w.Header().Get("Set-Cookie"), ";")
-	b.Run("Incr", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if code := serve(h, c); code != 200 {
-				b.Fatal(code)
-			}
-		}
-	})
-}
+func BenchmarkManager(b *testing.B) { storecheck.BenchManager(b, benchStore(b, pgstore.Options{})) }
 
 // fillSessions inserts n sessions "<prefix><i>" (43-byte ids) expiring at
 // exp, in chunks, then vacuums and analyzes the table and checkpoints, so
@@ -200,7 +96,7 @@ func fillSessions(b *testing.B, s *pgstore.Store, prefix string, n int, exp time
 	const chunk = 100_000
 	for lo := 0; lo < n; lo += chunk {
 		testpg.Exec(b, "INSERT INTO "+s.Table()+` (sid, sess, expire) SELECT $1 || lpad(i::text, 43 - length($1), '0'), $2::json, $3::timestamptz FROM generate_series($4::int, $5::int) i`,
-			prefix, string(benchData), exp, lo, min(lo+chunk, n)-1)
+			prefix, string(storecheck.BenchData), exp, lo, min(lo+chunk, n)-1)
 	}
 	testpg.Exec(b, "VACUUM ANALYZE "+s.Table())
 	testpg.Exec(b, "CHECKPOINT")
@@ -218,7 +114,7 @@ func BenchmarkScale(b *testing.B) {
 	for k, rows := range []int{1000, *scaleRows} {
 		s := benchStore(b, pgstore.Options{PruneInterval: -1})
 		fillSessions(b, s, "live", rows, time.Now().Add(24*time.Hour))
-		h := benchHandler(b, s)
+		h := storecheck.IncrHandler(b, s)
 		cookies := make([]string, 1000)
 		for i := range cookies {
 			cookies[i] = sessionCookie(sessionName("live", rand.N(rows)))
@@ -257,7 +153,7 @@ func pruneUnderLoad(b *testing.B, rows int) {
 		s := benchStore(b, pgstore.Options{PruneInterval: -1})
 		fillSessions(b, s, "dead", rows, time.Now().Add(-time.Hour))
 		fillSessions(b, s, "live", live, time.Now().Add(24*time.Hour))
-		h := benchHandler(b, s)
+		h := storecheck.IncrHandler(b, s)
 		load := func(stop <-chan struct{}) []time.Duration {
 			var mu sync.Mutex
 			var all []time.Duration

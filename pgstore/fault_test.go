@@ -3,12 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,27 +14,30 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/internal/faultproxy"
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
 )
 
 // faultApp is a Manager on a pgstore whose pool dials PostgreSQL through a
-// fault proxy. Routes under /app use the session; /public is outside the
-// cookie path.
+// fault proxy (see storecheck.FaultApp).
 type faultApp struct {
-	h       http.Handler
-	proxy   *faultproxy.Proxy
-	pool    *pgxpool.Pool
-	st      *pgstore.Store
-	timeout time.Duration
+	*storecheck.FaultApp
+	pool *pgxpool.Pool
+	st   *pgstore.Store
 }
 
 const poolSize = 8
 
-func newFaultApp(t *testing.T, timeout time.Duration) *faultApp {
+// settleWithin bounds how long this package's tests wait for leftover
+// goroutines and connections to go.
+const settleWithin = 10 * time.Second
+
+// proxied returns a pool configuration for the test's PostgreSQL whose
+// connections go through a fault proxy, and the proxy.
+func proxied(t *testing.T) (*pgxpool.Config, *faultproxy.Proxy) {
 	cfg := testpg.Config(t)
 	target := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
 	proxy, err := faultproxy.Start(target)
@@ -50,178 +48,46 @@ func newFaultApp(t *testing.T, timeout time.Duration) *faultApp {
 	host, port, _ := net.SplitHostPort(proxy.Addr())
 	p, _ := strconv.Atoi(port)
 	cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(p), nil
+	return cfg, proxy
+}
+
+func newFaultApp(t *testing.T, timeout time.Duration) *faultApp {
+	cfg, proxy := proxied(t)
 	cfg.MaxConns = poolSize
 	st, pool := open(t, cfg, pgstore.Options{})
-	m, err := galleta.New(galleta.Options{
-		Secrets:      []string{"0123456789abcdef0123456789abcdef"},
-		Store:        st,
-		StoreTimeout: timeout,
-		Cookie:       galleta.CookieOptions{Path: "/app"},
-		Logger:       quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /app/incr", func(w http.ResponseWriter, r *http.Request) {
-		n, err := galleta.FromRequest(r).Incr("n", 1)
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		fmt.Fprint(w, n)
-	})
-	mux.HandleFunc("GET /app/hello", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
-	mux.HandleFunc("GET /public", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "public") })
-	return &faultApp{h: m.Middleware(mux), proxy: proxy, pool: pool, st: st, timeout: timeout}
+	return &faultApp{FaultApp: storecheck.NewFaultApp(t, st, proxy, timeout), pool: pool, st: st}
 }
 
-func (a *faultApp) do(method, path, cookie string) (*httptest.ResponseRecorder, time.Duration) {
-	r := httptest.NewRequest(method, path, nil)
-	if cookie != "" {
-		r.Header.Set("Cookie", cookie)
-	}
-	w := httptest.NewRecorder()
-	start := time.Now()
-	a.h.ServeHTTP(w, r)
-	return w, time.Since(start)
-}
-
-func (a *faultApp) rows(t *testing.T) int {
-	t.Helper()
-	var n int
-	testpg.QueryRow(t, "SELECT count(*) FROM "+a.st.Table(), nil, &n)
-	return n
-}
-
-// settle polls until f() <= limit or 10 seconds pass, and returns f().
-func settle(limit int, f func() int) int {
-	deadline := time.Now().Add(10 * time.Second)
-	n := f()
-	for n > limit && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		n = f()
-	}
-	return n
-}
-
-// stable returns f() once it has not changed for 100 ms (at most 2 s).
-func stable(f func() int) int {
-	deadline := time.Now().Add(2 * time.Second)
-	n, same := f(), 0
-	for same < 5 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		if m := f(); m == n {
-			same++
-		} else {
-			n, same = m, 0
-		}
-	}
-	return n
-}
-
-// TestFaults: with PostgreSQL cut off (connections closed and refused) or
-// blackholed (accepted, nothing forwarded), requests that carry a session
-// get 503 + Retry-After within 2x the store timeout, keep their cookie
-// (no Set-Cookie) and mint no session; requests that do not load a
-// session still succeed; goroutines and the pool's connections do not pile
-// up over repeated faults, none stays acquired; and when traffic passes
-// again the next request succeeds, with nothing restarted.
+// TestFaults runs storecheck.RunFaults with PostgreSQL cut off and
+// blackholed: 503s in time, no row minted, goroutines and the pool's
+// connections flat, none stays acquired, recovery with nothing restarted.
 func TestFaults(t *testing.T) {
-	const timeout = 300 * time.Millisecond
-	app := newFaultApp(t, timeout)
-
-	w, _ := app.do("POST", "/app/incr", "")
-	if w.Code != 200 || w.Body.String() != "1" {
-		t.Fatalf("first request: %d %s", w.Code, w.Body)
-	}
-	cookie, _, _ := strings.Cut(w.Header().Get("Set-Cookie"), ";")
-	want := 1
-
-	baseG := stable(runtime.NumGoroutine)
-	var goroutines, conns []int
-	for cycle := range 3 {
-		for _, mode := range []faultproxy.Mode{faultproxy.Cut, faultproxy.Stall} {
-			app.proxy.Set(mode)
-			const parallel = 12
-			var wg sync.WaitGroup
-			for i := range parallel {
-				wg.Go(func() {
-					w, took := app.do("POST", "/app/incr", cookie)
-					switch {
-					case w.Code != 503:
-						t.Errorf("%s, cycle %d, request %d: %d %q, want 503", mode, cycle, i, w.Code, w.Body)
-					case w.Header().Get("Retry-After") == "":
-						t.Errorf("%s: 503 without Retry-After", mode)
-					case w.Header().Get("Set-Cookie") != "":
-						t.Errorf("%s: 503 with Set-Cookie %q: the user's cookie must be kept", mode, w.Header().Get("Set-Cookie"))
-					}
-					if took > 2*timeout {
-						t.Errorf("%s: the 503 took %v, over 2x the store timeout (%v)", mode, took, timeout)
-					}
-				})
-			}
-			wg.Wait()
-			for _, path := range []string{"/public", "/app/hello"} {
-				if w, _ := app.do("GET", path, ""); w.Code != 200 {
-					t.Errorf("%s: GET %s without a session cookie: %d %q, want 200 (it needs no store)", mode, path, w.Code, w.Body)
-				}
-			}
-			if w, took := app.do("GET", "/public", cookie); w.Code != 200 || took > timeout {
-				t.Errorf("%s: GET /public (outside the cookie path) with the cookie: %d after %v, want 200 at once", mode, w.Code, took)
-			}
-
-			app.proxy.Set(faultproxy.Pass)
-			w, _ := app.do("POST", "/app/incr", cookie)
-			want++
-			if w.Code != 200 || w.Body.String() != fmt.Sprint(want) {
-				t.Fatalf("%s, cycle %d: first request after the fault ended: %d %q, want 200 %d", mode, cycle, w.Code, w.Body, want)
-			}
-		}
-		if n := app.rows(t); n != 1 {
-			t.Errorf("cycle %d: %d rows in the table, want 1: no session may be minted during a fault", cycle, n)
-		}
-		goroutines = append(goroutines, stable(runtime.NumGoroutine))
-		conns = append(conns, stable(func() int { return int(app.pool.Stat().TotalConns()) }))
-	}
-	// 72 requests failed (3 cycles x 2 faults x 12). Goroutines that piled
-	// up per failed request, or connections never returned, would show here
-	// as growth near that number; the pool (8 connections, some being
-	// built after a stall) accounts for small changes.
-	if g := settle(baseG+20, runtime.NumGoroutine); g > baseG+20 {
-		t.Errorf("goroutines: %d before the faults, %v after each cycle, now %d: they pile up", baseG, goroutines, g)
-	}
-	st := app.pool.Stat()
-	if st.TotalConns() > poolSize || st.AcquiredConns() != 0 {
-		t.Errorf("pool after the faults: %d connections (max %d), %d still acquired; after each cycle %v", st.TotalConns(), poolSize, st.AcquiredConns(), conns)
-	}
-	if p := settle(int(app.pool.Stat().TotalConns()), app.proxy.Conns); p > int(app.pool.Stat().TotalConns()) {
-		t.Errorf("the proxy still carries %d connections, the pool has %d: closed connections leak", p, app.pool.Stat().TotalConns())
-	}
-	t.Logf("goroutines before the faults %d, after each cycle %v; pool connections after each cycle %v", baseG, goroutines, conns)
+	app := newFaultApp(t, 300*time.Millisecond)
+	storecheck.RunFaults(t, storecheck.Faults{
+		App: app.FaultApp,
+		Sessions: func() int {
+			var n int
+			testpg.QueryRow(t, "SELECT count(*) FROM "+app.st.Table(), nil, &n)
+			return n
+		},
+		Conns:    func() int { return int(app.pool.Stat().TotalConns()) },
+		MaxConns: poolSize,
+		Acquired: func() int { return int(app.pool.Stat().AcquiredConns()) },
+		Settle:   settleWithin,
+	})
 }
 
 // PostgreSQL blackholed from the start: New returns after its bounded
 // setup with a warning, requests get 503 within 2x their deadline, and
 // once traffic passes the store checks the table then and serves.
 func TestStalledFromStart(t *testing.T) {
-	cfg := testpg.Config(t)
-	target := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
-	proxy, err := faultproxy.Start(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
+	cfg, proxy := proxied(t)
 	proxy.Set(faultproxy.Stall)
-	host, port, _ := net.SplitHostPort(proxy.Addr())
-	p, _ := strconv.Atoi(port)
-	cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(p), nil
 	cfg.ConnConfig.ConnectTimeout = time.Second
 	pool := testpg.Pool(t, cfg)
-	var log logBuf
+	var log storecheck.LogBuf
 	start := time.Now()
-	st, err := pgstore.New(pool, pgstore.Options{Schema: testpg.Schema(t), CreateTable: true, Logger: log.logger()})
+	st, err := pgstore.New(pool, pgstore.Options{Schema: testpg.Schema(t), CreateTable: true, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,23 +98,7 @@ func TestStalledFromStart(t *testing.T) {
 	if !strings.Contains(log.String(), "cannot reach PostgreSQL") {
 		t.Errorf("New logged %q, want a warning", log.String())
 	}
-	const timeout = 300 * time.Millisecond
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			start := time.Now()
-			_, err := st.Get(ctx, testID)
-			if !galleta.IsUnavailable(err) {
-				t.Errorf("Get = %v, want unavailable", err)
-			}
-			if took := time.Since(start); took > 2*timeout {
-				t.Errorf("Get took %v, over 2x its %v deadline", took, timeout)
-			}
-		})
-	}
-	wg.Wait()
+	storecheck.GetsFailFast(t, st, testID, 300*time.Millisecond)
 	proxy.Set(faultproxy.Pass)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -269,12 +119,12 @@ func TestStalledFromStart(t *testing.T) {
 func TestTerminateBackends(t *testing.T) {
 	const timeout = 2 * time.Second
 	app := newFaultApp(t, timeout)
-	w, _ := app.do("POST", "/app/incr", "")
+	w, _ := app.Do("POST", "/app/incr", "")
 	if w.Code != 200 {
 		t.Fatalf("first request: %d %s", w.Code, w.Body)
 	}
 	cookie, _, _ := strings.Cut(w.Header().Get("Set-Cookie"), ";")
-	baseG := stable(runtime.NumGoroutine)
+	baseG := storecheck.Stable(runtime.NumGoroutine)
 
 	var ok, unavailable, killed atomic.Int64
 	ok.Add(1)
@@ -302,7 +152,7 @@ func TestTerminateBackends(t *testing.T) {
 	for c := range 16 {
 		wg.Go(func() {
 			for i := range 40 {
-				w, took := app.do("POST", "/app/incr", cookie)
+				w, took := app.Do("POST", "/app/incr", cookie)
 				switch w.Code {
 				case 200:
 					ok.Add(1)
@@ -324,7 +174,7 @@ func TestTerminateBackends(t *testing.T) {
 	close(stop)
 	killer.Wait()
 
-	rec, err := app.st.Get(context.Background(), sessionID(t, cookie))
+	rec, err := app.st.Get(context.Background(), storecheck.SessionID(t, cookie))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,27 +189,16 @@ func TestTerminateBackends(t *testing.T) {
 	if killed.Load() == 0 {
 		t.Error("no backend was terminated: the test proved nothing")
 	}
-	if g := settle(baseG+20, runtime.NumGoroutine); g > baseG+20 {
+	if g := storecheck.Settle(settleWithin, baseG+20, runtime.NumGoroutine); g > baseG+20 {
 		t.Errorf("goroutines: %d before, %d after", baseG, g)
 	}
-	if a := settle(0, func() int { return int(app.pool.Stat().AcquiredConns()) }); a != 0 {
+	if a := storecheck.Settle(settleWithin, 0, func() int { return int(app.pool.Stat().AcquiredConns()) }); a != 0 {
 		t.Errorf("%d connections still acquired after every request ended", a)
 	}
 }
 
 func storeRecord() store.Record {
 	return store.Record{Data: data, Expires: time.Now().Add(time.Hour)}
-}
-
-// sessionID is the id in a signed session cookie pair (name=s%3Aid.sig).
-func sessionID(t *testing.T, pair string) string {
-	t.Helper()
-	_, v, _ := strings.Cut(pair, "=")
-	v, err := url.QueryUnescape(v)
-	if err != nil || !strings.HasPrefix(v, "s:") || !strings.Contains(v, ".") {
-		t.Fatalf("cookie %q is not a signed session cookie", pair)
-	}
-	return v[2:strings.LastIndexByte(v, '.')]
 }
 
 // counterOf is the "n" of a stored session.

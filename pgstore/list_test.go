@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
@@ -128,7 +129,7 @@ func TestTooManyConnections(t *testing.T) {
 	cfg := testpg.Config(t)
 	cfg.ConnConfig.User = role
 	pool := testpg.Pool(t, cfg)
-	s, err := pgstore.New(pool, pgstore.Options{Logger: quiet})
+	s, err := pgstore.New(pool, pgstore.Options{Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatalf("New with a database refusing connections: %v, want the store (and a warning)", err)
 	}

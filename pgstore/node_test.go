@@ -1,11 +1,6 @@
 package pgstore_test
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,100 +17,6 @@ type offsetClock struct{ off atomic.Int64 }
 
 func (c *offsetClock) Now() time.Time      { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *offsetClock) Set(d time.Duration) { c.off.Store(int64(d)) }
-
-// goApp is a galleta app on a pgstore, served over real HTTP, with the
-// routes server.js has (GET /session, POST /set, /incr, /destroy).
-type goApp struct {
-	srv *httptest.Server
-}
-
-func newGoApp(t *testing.T, st *pgstore.Store, secret string, o galleta.Options) *goApp {
-	o.Store, o.Secrets, o.AllowShortSecrets, o.CookieName, o.Logger = st, []string{secret}, true, "connect.sid", quiet
-	m, err := galleta.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	mux := http.NewServeMux()
-	reply := func(w http.ResponseWriter, s *galleta.Session) {
-		vals := map[string]any{}
-		for _, k := range s.Keys() {
-			vals[k], _ = s.Get(k)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"id": s.ID(), "session": vals})
-	}
-	mux.HandleFunc("GET /session", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, galleta.FromRequest(r))
-	})
-	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
-		s := galleta.FromRequest(r)
-		for k, vs := range r.URL.Query() {
-			var v any
-			if json.Unmarshal([]byte(vs[0]), &v) != nil {
-				v = vs[0]
-			}
-			if err := s.Set(k, v); err != nil {
-				http.Error(w, err.Error(), 500)
-				return
-			}
-		}
-		reply(w, s)
-	})
-	mux.HandleFunc("POST /incr", func(w http.ResponseWriter, r *http.Request) {
-		s := galleta.FromRequest(r)
-		if _, err := s.Incr(r.URL.Query().Get("k"), 1); err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		reply(w, s)
-	})
-	mux.HandleFunc("POST /destroy", func(w http.ResponseWriter, r *http.Request) {
-		if err := galleta.FromRequest(r).Destroy(r.Context()); err != nil {
-			http.Error(w, err.Error(), 500)
-		}
-	})
-	srv := httptest.NewServer(m.Middleware(mux))
-	t.Cleanup(srv.Close)
-	return &goApp{srv: srv}
-}
-
-// do sends a request to the Go app and returns the reply (ID, session
-// values, Set-Cookie).
-func (a *goApp) do(t *testing.T, method, path, cookie string) nodecheck.Reply {
-	t.Helper()
-	req, _ := http.NewRequest(method, a.srv.URL+path, nil)
-	if cookie != "" {
-		req.Header.Set("Cookie", cookie)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 200 {
-		t.Fatalf("Go %s %s: %s %s", method, path, res.Status, body)
-	}
-	var r nodecheck.Reply
-	if method != "POST" || path != "/destroy" {
-		if err := json.Unmarshal(body, &r); err != nil {
-			t.Fatalf("Go %s %s: %v: %s", method, path, err, body)
-		}
-	}
-	r.SetCookie = res.Header.Get("Set-Cookie")
-	return r
-}
-
-// cookiePair is the name=value part of a Set-Cookie header.
-func cookiePair(t *testing.T, setCookie string) string {
-	t.Helper()
-	pair, _, _ := strings.Cut(setCookie, ";")
-	if !strings.HasPrefix(pair, "connect.sid=s%3A") {
-		t.Fatalf("Set-Cookie %q is not a signed connect.sid cookie", setCookie)
-	}
-	return pair
-}
 
 // rawExpire reads the expire column of id as stored (a local time without
 // zone) and returns it as text and as the instant it means in loc.
@@ -198,7 +99,7 @@ func nodeCompat(t *testing.T, tz string, loc *time.Location, nodeCfg nodecheck.C
 	nodeCfg.URL, nodeCfg.Schema, nodeCfg.Secret, nodeCfg.TimeZone = testpg.URL(), schema, secret, tz
 	node := nodecheck.Start(t, "pg", nodeCfg)
 	goOpts.Now = clock.Now
-	app := newGoApp(t, st, secret, goOpts)
+	app := nodecheck.StartGo(t, st, secret, goOpts)
 	const margin = 3 * time.Second
 
 	// written checks that the expire column, read as a local time in the
@@ -226,7 +127,7 @@ func nodeCompat(t *testing.T, tz string, loc *time.Location, nodeCfg nodecheck.C
 		}
 		e := rec.Expires
 		clock.Set(time.Until(e.Add(margin)))
-		if g := app.do(t, "GET", "/session", c); g.ID == id || len(g.Values()) != 0 {
+		if g := app.Do(t, "GET", "/session", c); g.ID == id || len(g.Values()) != 0 {
 			t.Errorf("Go at expiry %v + %v still has the session: id %s %s", e, margin, g.ID, g.Session)
 		}
 		node.SetClock(t, time.Until(e.Add(margin)))
@@ -234,7 +135,7 @@ func nodeCompat(t *testing.T, tz string, loc *time.Location, nodeCfg nodecheck.C
 			t.Errorf("Node at expiry %v + %v still has the session: id %s %s", e, margin, r.ID, r.Session)
 		}
 		clock.Set(time.Until(e.Add(-margin)))
-		if g := app.do(t, "GET", "/session", c); g.ID != id || g.Values()["user"] == nil {
+		if g := app.Do(t, "GET", "/session", c); g.ID != id || g.Values()["user"] == nil {
 			t.Errorf("Go at expiry %v - %v lost the session: id %s %s", e, margin, g.ID, g.Session)
 		}
 		testpg.Exec(t, "UPDATE "+st.Table()+" SET expire = $2::timestamp WHERE sid = $1", id, raw)
@@ -249,15 +150,15 @@ func nodeCompat(t *testing.T, tz string, loc *time.Location, nodeCfg nodecheck.C
 	t.Run("NodeToGo", func(t *testing.T) {
 		before := time.Now()
 		r := node.Do(t, "POST", "/set?user=%22ann%22&n=1", "")
-		c := cookiePair(t, r.SetCookie)
+		c := nodecheck.CookiePair(t, r.SetCookie)
 		nodeExp := written(t, "Node", r.ID, before)
 
-		g := app.do(t, "GET", "/session", c)
+		g := app.Do(t, "GET", "/session", c)
 		if g.ID != r.ID || g.Values()["user"] != "ann" || g.Values()["n"] != 1.0 {
 			t.Fatalf("Go read Node's session as id %s %s, want id %s with user ann, n 1", g.ID, g.Session, r.ID)
 		}
 		before = time.Now()
-		g = app.do(t, "POST", "/incr?k=n", c)
+		g = app.Do(t, "POST", "/incr?k=n", c)
 		if g.Values()["n"] != 2.0 {
 			t.Fatalf("Go Incr on Node's session: %s, want n 2", g.Session)
 		}
@@ -277,8 +178,8 @@ func nodeCompat(t *testing.T, tz string, loc *time.Location, nodeCfg nodecheck.C
 
 	t.Run("GoToNode", func(t *testing.T) {
 		before := time.Now()
-		g := app.do(t, "POST", "/set?user=%22bob%22", "")
-		c := cookiePair(t, g.SetCookie)
+		g := app.Do(t, "POST", "/set?user=%22bob%22", "")
+		c := nodecheck.CookiePair(t, g.SetCookie)
 		goExp := written(t, "Go", g.ID, before)
 
 		r := node.Do(t, "GET", "/session", c)
@@ -291,7 +192,7 @@ func nodeCompat(t *testing.T, tz string, loc *time.Location, nodeCfg nodecheck.C
 		if d := goExp.Sub(nodeExp); d < -time.Second || d > time.Second {
 			t.Errorf("expire after Go's write %v, after Node's %v: %v apart, want within a second", goExp, nodeExp, d)
 		}
-		back := app.do(t, "GET", "/session", c)
+		back := app.Do(t, "GET", "/session", c)
 		if back.ID != g.ID || back.Values()["user"] != "bob" || len(back.Values()["cart"].([]any)) != 2 {
 			t.Fatalf("Go read Node's change as id %s %s, want id %s with user bob and cart [1,2]", back.ID, back.Session, g.ID)
 		}
@@ -299,15 +200,15 @@ func nodeCompat(t *testing.T, tz string, loc *time.Location, nodeCfg nodecheck.C
 
 		// Node logs out: Go must not find the session.
 		node.Do(t, "POST", "/destroy", c)
-		if after := app.do(t, "GET", "/session", c); after.ID == g.ID || after.Values()["user"] != nil {
+		if after := app.Do(t, "GET", "/session", c); after.ID == g.ID || after.Values()["user"] != nil {
 			t.Errorf("Go after Node's destroy: id %s %s, want a new, empty session", after.ID, after.Session)
 		}
 	})
 
 	t.Run("GoDestroys", func(t *testing.T) {
 		r := node.Do(t, "POST", "/set?user=%22cy%22", "")
-		c := cookiePair(t, r.SetCookie)
-		app.do(t, "POST", "/destroy", c)
+		c := nodecheck.CookiePair(t, r.SetCookie)
+		app.Do(t, "POST", "/destroy", c)
 		var n int
 		testpg.QueryRow(t, "SELECT count(*) FROM "+st.Table()+" WHERE sid = $1", []any{r.ID}, &n)
 		if n != 0 {
@@ -329,10 +230,10 @@ func TestNodeMismatchedTimeZone(t *testing.T) {
 	schema := testpg.Schema(t)
 	st, _ := open(t, nil, pgstore.Options{Schema: schema})
 	node := nodecheck.Start(t, "pg", nodecheck.Config{URL: testpg.URL(), Schema: schema, Secret: secret, MaxAge: 90_000, TimeZone: "America/Sao_Paulo"})
-	app := newGoApp(t, st, secret, galleta.Options{Cookie: galleta.CookieOptions{MaxAge: 90 * time.Second}})
+	app := nodecheck.StartGo(t, st, secret, galleta.Options{Cookie: galleta.CookieOptions{MaxAge: 90 * time.Second}})
 	r := node.Do(t, "POST", "/set?user=%22ann%22", "")
-	c := cookiePair(t, r.SetCookie)
-	if g := app.do(t, "GET", "/session", c); g.ID == r.ID {
+	c := nodecheck.CookiePair(t, r.SetCookie)
+	if g := app.Do(t, "GET", "/session", c); g.ID == r.ID {
 		t.Errorf("galleta on UTC connections read a session Node wrote on Sao Paulo connections as live (%s); expected it 3 h in the past", g.Session)
 	}
 	if back := node.Do(t, "GET", "/session", c); back.ID != r.ID {

@@ -1,27 +1,24 @@
 package pgstore_test
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
 	"github.com/galleta-go/galleta/store/storetest"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 // newStore returns a NewFunc for stores on pool, each on a table in a
 // schema of its own: storetest compares counts as deltas and Reap's
 // result exactly on an empty store.
 func newStore(pool *pgxpool.Pool) storetest.NewFunc {
 	return func(t *testing.T, now func() time.Time) store.Store {
-		s, err := pgstore.New(pool, pgstore.Options{Schema: testpg.Schema(t), CreateTable: true, Now: now, Logger: quiet})
+		s, err := pgstore.New(pool, pgstore.Options{Schema: testpg.Schema(t), CreateTable: true, Now: now, Logger: storecheck.Quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +40,7 @@ func TestShared(t *testing.T) {
 		if n%2 == 0 {
 			schema = testpg.Schema(t)
 		}
-		s, err := pgstore.New(pools[n%2], pgstore.Options{Schema: schema, CreateTable: true, Now: now, Logger: quiet})
+		s, err := pgstore.New(pools[n%2], pgstore.Options{Schema: schema, CreateTable: true, Now: now, Logger: storecheck.Quiet})
 		n++
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
@@ -128,7 +129,7 @@ func TestPruner(t *testing.T) {
 	}
 	// The pool's own goroutines go with its cleanup; the store's pruner is
 	// gone already: Close waited for it.
-	if g := settle(base+10, runtime.NumGoroutine); g > base+10 {
+	if g := storecheck.Settle(settleWithin, base+10, runtime.NumGoroutine); g > base+10 {
 		t.Errorf("goroutines: %d before, %d after Close", base, g)
 	}
 }

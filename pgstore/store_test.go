@@ -5,8 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,30 +15,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
 )
-
-// logBuf is a concurrency-safe log sink.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuf) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 const testID = "Tq1Nw3v0rG8m1JYzG2a0Pp4x9kXc7bV5nM3lK1jH0gF"
 
@@ -78,7 +58,7 @@ func open(t *testing.T, cfg *pgxpool.Config, o pgstore.Options) (*pgstore.Store,
 	}
 	o.CreateTable = true
 	if o.Logger == nil {
-		o.Logger = quiet
+		o.Logger = storecheck.Quiet
 	}
 	s, err := pgstore.New(pool, o)
 	if err != nil {
@@ -208,8 +188,8 @@ func TestLayout(t *testing.T) {
 // A row whose sess is JSON but not an object is no session, logged
 // without the id; an update replaces it; List skips it, Count counts it.
 func TestCorruptRow(t *testing.T) {
-	var log logBuf
-	s, _ := open(t, nil, pgstore.Options{Logger: log.logger()})
+	var log storecheck.LogBuf
+	s, _ := open(t, nil, pgstore.Options{Logger: log.Logger()})
 	for _, bad := range []string{`[1,2]`, `"str"`, `null`, `42`, ` true `} {
 		testpg.Exec(t, "INSERT INTO "+s.Table()+" (sid, sess, expire) VALUES ($1, $2, now() + interval '1 hour') ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess", testID, bad)
 		if rec, err := s.Get(ctx, testID); !errors.Is(err, store.ErrNotFound) {
@@ -328,7 +308,7 @@ func TestHostileNames(t *testing.T) {
 func TestTableChecks(t *testing.T) {
 	pool := testpg.Pool(t, nil)
 	schema := testpg.Schema(t)
-	_, err := pgstore.New(pool, pgstore.Options{Schema: schema, Logger: quiet})
+	_, err := pgstore.New(pool, pgstore.Options{Schema: schema, Logger: storecheck.Quiet})
 	if err == nil {
 		t.Fatal("New without the table and without CreateTable succeeded")
 	}
@@ -340,7 +320,7 @@ func TestTableChecks(t *testing.T) {
 	sql := err.Error()[strings.Index(err.Error(), "CREATE TABLE"):]
 	sql = sql[:strings.LastIndex(sql, ";")+1]
 	testpg.Exec(t, sql)
-	s, err := pgstore.New(pool, pgstore.Options{Schema: schema, Logger: quiet})
+	s, err := pgstore.New(pool, pgstore.Options{Schema: schema, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatalf("New on the table its own error's SQL created: %v", err)
 	}
@@ -354,7 +334,7 @@ func TestTableChecks(t *testing.T) {
 	} {
 		table := "t" + fmt.Sprint(len(tc.ddl))
 		testpg.Exec(t, "CREATE TABLE "+pgx.Identifier{schema, table}.Sanitize()+" "+tc.ddl)
-		s, err := pgstore.New(pool, pgstore.Options{Schema: schema, Table: table, Logger: quiet})
+		s, err := pgstore.New(pool, pgstore.Options{Schema: schema, Table: table, Logger: storecheck.Quiet})
 		if err == nil {
 			s.Close()
 			t.Errorf("New accepted %s", tc.ddl)
@@ -364,7 +344,7 @@ func TestTableChecks(t *testing.T) {
 	}
 	// jsonb and timestamptz work (connect-pg-simple works on them too).
 	testpg.Exec(t, "CREATE TABLE "+pgx.Identifier{schema, "b"}.Sanitize()+" (sid text PRIMARY KEY, sess jsonb NOT NULL, expire timestamptz NOT NULL)")
-	if s, err := pgstore.New(pool, pgstore.Options{Schema: schema, Table: "b", Logger: quiet}); err != nil {
+	if s, err := pgstore.New(pool, pgstore.Options{Schema: schema, Table: "b", Logger: storecheck.Quiet}); err != nil {
 		t.Errorf("New on a jsonb/timestamptz table: %v", err)
 	} else {
 		s.Close()
@@ -374,7 +354,7 @@ func TestTableChecks(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			s, err := pgstore.New(pool, pgstore.Options{Schema: schema, Table: "together", CreateTable: true, Logger: quiet})
+			s, err := pgstore.New(pool, pgstore.Options{Schema: schema, Table: "together", CreateTable: true, Logger: storecheck.Quiet})
 			if err != nil {
 				t.Errorf("concurrent CreateTable: %v", err)
 				return
@@ -421,8 +401,8 @@ func TestTimeZoneWarning(t *testing.T) {
 	}{{"Europe/Berlin", true}, {"UTC", false}, {"America/Sao_Paulo", false}} {
 		cfg := testpg.Config(t)
 		cfg.ConnConfig.RuntimeParams["timezone"] = tc.tz
-		var log logBuf
-		open(t, cfg, pgstore.Options{Logger: log.logger()})
+		var log storecheck.LogBuf
+		open(t, cfg, pgstore.Options{Logger: log.Logger()})
 		if got := strings.Contains(log.String(), "daylight saving"); got != tc.warn {
 			t.Errorf("TimeZone %s: warning %v, want %v (log %q)", tc.tz, got, tc.warn, log.String())
 		}
@@ -476,7 +456,7 @@ func TestQueryExecModes(t *testing.T) {
 func TestOpen(t *testing.T) {
 	pool := testpg.Pool(t, nil)
 	schema := testpg.Schema(t)
-	s, err := pgstore.New(pool, pgstore.Options{Schema: schema, CreateTable: true, Logger: quiet})
+	s, err := pgstore.New(pool, pgstore.Options{Schema: schema, CreateTable: true, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,7 +473,7 @@ func TestOpen(t *testing.T) {
 	if strings.Contains(u, "?") {
 		sep = "&"
 	}
-	o, err := pgstore.Open(u+sep+"timezone=America/Sao_Paulo&application_name=galleta-open-test", pgstore.Options{Schema: schema, Logger: quiet})
+	o, err := pgstore.Open(u+sep+"timezone=America/Sao_Paulo&application_name=galleta-open-test", pgstore.Options{Schema: schema, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,33 +497,17 @@ func TestOpen(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 
-	for _, bad := range []string{
+	storecheck.URLsRefused(t, []string{
 		"postgres://user:s3cret@127.0.0.1:5432/x?sslmode=bogus",
 		"postgres://user:s3cret@127.0.0.1:5432/x?pool_max_conns=many",
 		"http://user:s3cret@h/x",
-	} {
-		s, err := pgstore.Open(bad, pgstore.Options{Logger: quiet})
-		if err == nil {
-			s.Close()
-			t.Errorf("%s: no error", bad)
-			continue
-		}
-		if strings.Contains(err.Error(), "s3cret") {
-			t.Errorf("%s: the error shows the password: %v", bad, err)
-		}
-	}
+	}, func(u string) (io.Closer, error) { return pgstore.Open(u, pgstore.Options{Logger: storecheck.Quiet}) })
 }
 
 // An unreachable PostgreSQL: New still returns the store (and logs),
 // calls fail fast with ErrUnavailable.
 func TestUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens here now
-	cfg, err := pgxpool.ParseConfig("postgres://postgres@" + addr + "/test?sslmode=disable&connect_timeout=1")
+	cfg, err := pgxpool.ParseConfig("postgres://postgres@" + storecheck.DeadAddr(t) + "/test?sslmode=disable&connect_timeout=1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -552,8 +516,8 @@ func TestUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	var log logBuf
-	s, err := pgstore.New(pool, pgstore.Options{Logger: log.logger()})
+	var log storecheck.LogBuf
+	s, err := pgstore.New(pool, pgstore.Options{Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -561,25 +525,9 @@ func TestUnreachable(t *testing.T) {
 	if !strings.Contains(log.String(), "cannot reach PostgreSQL") {
 		t.Errorf("New logged %q, want a warning that PostgreSQL cannot be reached", log.String())
 	}
-	call := func(what string, f func(context.Context) error) {
-		t.Helper()
-		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		defer cancel()
-		start := time.Now()
-		err := f(cctx)
-		if !errors.Is(err, store.ErrUnavailable) {
-			t.Errorf("%s = %v, want ErrUnavailable", what, err)
-		} else if strings.Contains(err.Error(), testID) {
+	storecheck.CallsUnavailable(t, s, testID, func(what string, err error) {
+		if strings.Contains(err.Error(), testID) {
 			t.Errorf("%s's error names the session id: %v", what, err)
 		}
-		if took := time.Since(start); took > time.Second {
-			t.Errorf("%s took %v with a 500 ms context", what, took)
-		}
-	}
-	call("Get", func(ctx context.Context) error { _, err := s.Get(ctx, testID); return err })
-	call("Ping", s.Ping)
-	call("Set", func(ctx context.Context) error {
-		return s.Set(ctx, testID, store.Record{Data: data, Expires: time.Now().Add(time.Hour)})
 	})
-	call("Count", func(ctx context.Context) error { _, err := s.Count(ctx); return err })
 }

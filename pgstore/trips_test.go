@@ -1,20 +1,15 @@
 package pgstore_test
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/galleta-go/galleta"
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
-	"github.com/galleta-go/galleta/store"
 )
 
 // A request that changes its session costs two round trips (Get, then
@@ -26,7 +21,7 @@ func TestManagerRoundTrips(t *testing.T) {
 	cfg.ConnConfig.Tracer = qc
 	cfg.MaxConns = 1
 	s, _ := open(t, cfg, pgstore.Options{})
-	m, err := galleta.New(galleta.Options{Secrets: []string{benchSecret}, Store: s, Logger: quiet})
+	m, err := galleta.New(galleta.Options{Secrets: []string{storecheck.Secret}, Store: s, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,45 +64,5 @@ func TestBusySessionBatches(t *testing.T) {
 	qc := &queryCounter{}
 	cfg.ConnConfig.Tracer = qc
 	s, _ := open(t, cfg, pgstore.Options{})
-	ctx := t.Context()
-	exp := time.Now().Add(time.Hour)
-	if err := s.Set(ctx, "busy", store.Record{Data: []byte(`{"n":0}`), Expires: exp}); err != nil {
-		t.Fatal(err)
-	}
-	seen, err := s.Get(ctx, "busy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const goroutines, each = 32, 20
-	before := qc.trips()
-	var wg sync.WaitGroup
-	for range goroutines {
-		wg.Go(func() {
-			for range each {
-				err := s.UpdateFrom(ctx, "busy", seen, func(cur store.Record, found bool) (store.Record, bool, error) {
-					if !found {
-						return store.Record{}, false, errors.New("session gone")
-					}
-					var v struct{ N int }
-					if err := json.Unmarshal(cur.Data, &v); err != nil {
-						return store.Record{}, false, err
-					}
-					return store.Record{Data: fmt.Appendf(nil, `{"n":%d}`, v.N+1), Expires: exp}, true, nil
-				})
-				if err != nil {
-					t.Error(err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	trips := qc.trips() - before
-	rec, err := s.Get(ctx, "busy")
-	if err != nil || string(rec.Data) != fmt.Sprintf(`{"n":%d}`, goroutines*each) {
-		t.Fatalf("after %d updates: %q, %v", goroutines*each, rec.Data, err)
-	}
-	if trips > goroutines*each/2 {
-		t.Fatalf("%d updates of one session took %d round trips; batching should need far fewer than one each", goroutines*each, trips)
-	}
-	t.Logf("%d updates, %d round trips", goroutines*each, trips)
+	storecheck.BusySession(t, s, "busy", qc.trips, "round trips")
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,22 +14,12 @@ import (
 	"time"
 
 	"github.com/galleta-go/galleta"
+	"github.com/galleta-go/galleta/internal/storecheck"
+	"github.com/galleta-go/galleta/internal/testenv"
 	"github.com/galleta-go/galleta/internal/testredis"
 	"github.com/galleta-go/galleta/redisstore"
 	"github.com/galleta-go/galleta/store"
 )
-
-// idOfCookie returns the session id in a connect.sid-style cookie pair
-// "name=s%3A<id>.<signature>".
-func idOfCookie(t *testing.T, pair string) string {
-	t.Helper()
-	_, v, _ := strings.Cut(pair, "=")
-	v, err := url.QueryUnescape(v)
-	if err != nil || !strings.HasPrefix(v, "s:") || !strings.Contains(v, ".") {
-		t.Fatalf("cookie %q is not a signed session cookie", pair)
-	}
-	return v[2:strings.LastIndexByte(v, '.')]
-}
 
 // TestClusterPrimaryKilled: a primary of a three-primary cluster is
 // SIGKILLed while requests run. Every request ends (200 or 503) within 2x
@@ -45,7 +34,7 @@ func TestClusterPrimaryKilled(t *testing.T) {
 		t.Skip("starts its own cluster and kills a node: not in -short")
 	}
 	if err := testredis.Binaries(); err != nil {
-		testredis.Missing(t, "the cluster test needs the binaries: "+err.Error())
+		testenv.Missing(t, "the cluster test needs the binaries: "+err.Error())
 	}
 	ctx := context.Background()
 	cl, err := testredis.StartCluster(ctx, 3)
@@ -56,12 +45,12 @@ func TestClusterPrimaryKilled(t *testing.T) {
 	client := cl.Client()
 	t.Cleanup(func() { client.Close() })
 	prefix := testredis.Prefix(t, client)
-	st, err := redisstore.New(client, redisstore.Options{Prefix: prefix, Logger: quiet})
+	st, err := redisstore.New(client, redisstore.Options{Prefix: prefix, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const timeout = 500 * time.Millisecond
-	m, err := galleta.New(galleta.Options{Secrets: []string{"0123456789abcdef0123456789abcdef"}, Store: st, StoreTimeout: timeout, Logger: quiet})
+	m, err := galleta.New(galleta.Options{Secrets: []string{"0123456789abcdef0123456789abcdef"}, Store: st, StoreTimeout: timeout, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +94,7 @@ func TestClusterPrimaryKilled(t *testing.T) {
 			t.Fatalf("create session %d: %d %s", i, w.Code, w.Body)
 		}
 		pair, _, _ := strings.Cut(w.Header().Get("Set-Cookie"), ";")
-		node, err := cl.NodeOf(ctx, prefix+idOfCookie(t, pair))
+		node, err := cl.NodeOf(ctx, prefix+storecheck.SessionID(t, pair))
 		if err != nil {
 			t.Fatal(err)
 		}

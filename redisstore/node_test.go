@@ -2,11 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,103 +9,10 @@ import (
 
 	"github.com/galleta-go/galleta"
 	"github.com/galleta-go/galleta/internal/nodecheck"
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testredis"
 	"github.com/galleta-go/galleta/redisstore"
 )
-
-// goApp is a galleta app on a redisstore, served over real HTTP, with the
-// routes server.js has (GET /session, POST /set, /incr, /destroy).
-type goApp struct {
-	srv *httptest.Server
-}
-
-func newGoApp(t *testing.T, st *redisstore.Store, secret string, o galleta.Options) *goApp {
-	o.Store, o.Secrets, o.AllowShortSecrets, o.CookieName, o.Logger = st, []string{secret}, true, "connect.sid", quiet
-	m, err := galleta.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	mux := http.NewServeMux()
-	reply := func(w http.ResponseWriter, s *galleta.Session) {
-		vals := map[string]any{}
-		for _, k := range s.Keys() {
-			vals[k], _ = s.Get(k)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"id": s.ID(), "session": vals})
-	}
-	mux.HandleFunc("GET /session", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, galleta.FromRequest(r))
-	})
-	mux.HandleFunc("POST /set", func(w http.ResponseWriter, r *http.Request) {
-		s := galleta.FromRequest(r)
-		for k, vs := range r.URL.Query() {
-			var v any
-			if json.Unmarshal([]byte(vs[0]), &v) != nil {
-				v = vs[0]
-			}
-			if err := s.Set(k, v); err != nil {
-				http.Error(w, err.Error(), 500)
-				return
-			}
-		}
-		reply(w, s)
-	})
-	mux.HandleFunc("POST /incr", func(w http.ResponseWriter, r *http.Request) {
-		s := galleta.FromRequest(r)
-		if _, err := s.Incr(r.URL.Query().Get("k"), 1); err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		reply(w, s)
-	})
-	mux.HandleFunc("POST /destroy", func(w http.ResponseWriter, r *http.Request) {
-		if err := galleta.FromRequest(r).Destroy(r.Context()); err != nil {
-			http.Error(w, err.Error(), 500)
-		}
-	})
-	srv := httptest.NewServer(m.Middleware(mux))
-	t.Cleanup(srv.Close)
-	return &goApp{srv: srv}
-}
-
-// do sends a request to the Go app and returns the reply (ID, session
-// values, Set-Cookie).
-func (a *goApp) do(t *testing.T, method, path, cookie string) nodecheck.Reply {
-	t.Helper()
-	req, _ := http.NewRequest(method, a.srv.URL+path, nil)
-	if cookie != "" {
-		req.Header.Set("Cookie", cookie)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 200 {
-		t.Fatalf("Go %s %s: %s %s", method, path, res.Status, body)
-	}
-	var r nodecheck.Reply
-	if method != "POST" || path != "/destroy" {
-		if err := json.Unmarshal(body, &r); err != nil {
-			t.Fatalf("Go %s %s: %v: %s", method, path, err, body)
-		}
-	}
-	r.SetCookie = res.Header.Get("Set-Cookie")
-	return r
-}
-
-// cookiePair is the name=value part of a Set-Cookie header.
-func cookiePair(t *testing.T, setCookie string) string {
-	t.Helper()
-	pair, _, _ := strings.Cut(setCookie, ";")
-	if !strings.HasPrefix(pair, "connect.sid=s%3A") {
-		t.Fatalf("Set-Cookie %q is not a signed connect.sid cookie", setCookie)
-	}
-	return pair
-}
 
 // pttl is the key's remaining life in Redis, in milliseconds.
 func pttl(t *testing.T, c redis.UniversalClient, key string) int64 {
@@ -154,25 +56,25 @@ func TestNodeCompat(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			prefix := testredis.Prefix(t, client)
-			st, err := redisstore.New(client, redisstore.Options{Prefix: prefix, Logger: quiet})
+			st, err := redisstore.New(client, redisstore.Options{Prefix: prefix, Logger: storecheck.Quiet})
 			if err != nil {
 				t.Fatal(err)
 			}
 			cfg := tc.node
 			cfg.URL, cfg.Prefix, cfg.Secret = testredis.URL(), prefix, secret
 			node := nodecheck.Start(t, "redis", cfg)
-			app := newGoApp(t, st, secret, tc.goOpts)
+			app := nodecheck.StartGo(t, st, secret, tc.goOpts)
 
 			t.Run("NodeToGo", func(t *testing.T) {
 				r := node.Do(t, "POST", "/set?user=%22ann%22&n=1", "")
-				c := cookiePair(t, r.SetCookie)
+				c := nodecheck.CookiePair(t, r.SetCookie)
 				nodeTTL := pttl(t, client, prefix+r.ID)
 
-				g := app.do(t, "GET", "/session", c)
+				g := app.Do(t, "GET", "/session", c)
 				if g.ID != r.ID || g.Values()["user"] != "ann" || g.Values()["n"] != 1.0 {
 					t.Fatalf("Go read Node's session as id %s %s, want id %s with user ann, n 1", g.ID, g.Session, r.ID)
 				}
-				g = app.do(t, "POST", "/incr?k=n", c)
+				g = app.Do(t, "POST", "/incr?k=n", c)
 				if g.Values()["n"] != 2.0 {
 					t.Fatalf("Go Incr on Node's session: %s, want n 2", g.Session)
 				}
@@ -191,8 +93,8 @@ func TestNodeCompat(t *testing.T) {
 			})
 
 			t.Run("GoToNode", func(t *testing.T) {
-				g := app.do(t, "POST", "/set?user=%22bob%22", "")
-				c := cookiePair(t, g.SetCookie)
+				g := app.Do(t, "POST", "/set?user=%22bob%22", "")
+				c := nodecheck.CookiePair(t, g.SetCookie)
 				goTTL := pttl(t, client, prefix+g.ID)
 
 				r := node.Do(t, "GET", "/session", c)
@@ -201,7 +103,7 @@ func TestNodeCompat(t *testing.T) {
 				}
 				r = node.Do(t, "POST", "/set?cart=%5B1%2C2%5D", c)
 				nodeTTL := pttl(t, client, prefix+g.ID)
-				back := app.do(t, "GET", "/session", c)
+				back := app.Do(t, "GET", "/session", c)
 				if back.ID != g.ID || back.Values()["user"] != "bob" || len(back.Values()["cart"].([]any)) != 2 {
 					t.Fatalf("Go read Node's change as id %s %s, want id %s with user bob and cart [1,2]", back.ID, back.Session, g.ID)
 				}
@@ -209,15 +111,15 @@ func TestNodeCompat(t *testing.T) {
 
 				// Node logs out: Go must not find the session.
 				node.Do(t, "POST", "/destroy", c)
-				if after := app.do(t, "GET", "/session", c); after.ID == g.ID || after.Values()["user"] != nil {
+				if after := app.Do(t, "GET", "/session", c); after.ID == g.ID || after.Values()["user"] != nil {
 					t.Errorf("Go after Node's destroy: id %s %s, want a new, empty session", after.ID, after.Session)
 				}
 			})
 
 			t.Run("GoDestroys", func(t *testing.T) {
 				r := node.Do(t, "POST", "/set?user=%22cy%22", "")
-				c := cookiePair(t, r.SetCookie)
-				app.do(t, "POST", "/destroy", c)
+				c := nodecheck.CookiePair(t, r.SetCookie)
+				app.Do(t, "POST", "/destroy", c)
 				if n, _ := client.Exists(context.Background(), prefix+r.ID).Result(); n != 0 {
 					t.Errorf("the key is still in Redis after Go's Destroy")
 				}

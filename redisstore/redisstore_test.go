@@ -2,14 +2,13 @@ package redisstore_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testredis"
 	"github.com/galleta-go/galleta/redisstore"
 	"github.com/galleta-go/galleta/store"
@@ -28,14 +27,12 @@ type discardLogger struct{}
 
 func (discardLogger) Printf(context.Context, string, ...any) {}
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 // newStore returns a NewFunc for stores on client, each under a fresh
 // prefix: storetest compares counts as deltas, which holds only if another
 // subtest's sessions do not expire when this subtest advances its clock.
 func newStore(client redis.UniversalClient) storetest.NewFunc {
 	return func(t *testing.T, now func() time.Time) store.Store {
-		s, err := redisstore.New(client, redisstore.Options{Prefix: testredis.Prefix(t, client), Now: now, Logger: quiet})
+		s, err := redisstore.New(client, redisstore.Options{Prefix: testredis.Prefix(t, client), Now: now, Logger: storecheck.Quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,30 +57,19 @@ func TestConformanceCluster(t *testing.T) {
 }
 
 // Two stores on two clients of one Redis.
-func TestShared(t *testing.T) {
-	c1 := testredis.Client(t)
-	c2 := testredis.Client(t)
-	prefix := testredis.Prefix(t, c1)
-	clients := []*redis.Client{c1, c2}
-	n := 0
-	storetest.RunShared(t, func(t *testing.T, now func() time.Time) store.Store {
-		s, err := redisstore.New(clients[n%2], redisstore.Options{Prefix: prefix, Now: now, Logger: quiet})
-		n++
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
-}
+func TestShared(t *testing.T) { runShared(t, testredis.Client(t), testredis.Client(t)) }
 
 // Two stores on two cluster clients of one cluster.
-func TestSharedCluster(t *testing.T) {
-	c1, c2 := clusterClient(t), clusterClient(t)
+func TestSharedCluster(t *testing.T) { runShared(t, clusterClient(t), clusterClient(t)) }
+
+// runShared runs storetest.RunShared on stores alternating between c1 and
+// c2, under one prefix.
+func runShared(t *testing.T, c1, c2 redis.UniversalClient) {
 	prefix := testredis.Prefix(t, c1)
-	clients := []*redis.ClusterClient{c1, c2}
+	clients := []redis.UniversalClient{c1, c2}
 	n := 0
 	storetest.RunShared(t, func(t *testing.T, now func() time.Time) store.Store {
-		s, err := redisstore.New(clients[n%2], redisstore.Options{Prefix: prefix, Now: now, Logger: quiet})
+		s, err := redisstore.New(clients[n%2], redisstore.Options{Prefix: prefix, Now: now, Logger: storecheck.Quiet})
 		n++
 		if err != nil {
 			t.Fatal(err)

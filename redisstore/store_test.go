@@ -3,43 +3,20 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
-	"net"
+	"io"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/internal/testredis"
 	"github.com/galleta-go/galleta/redisstore"
 	"github.com/galleta-go/galleta/store"
 )
-
-// logBuf is a concurrency-safe log sink.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuf) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
 const testID = "Tq1Nw3v0rG8m1JYzG2a0Pp4x9kXc7bV5nM3lK1jH0gF"
 
@@ -71,7 +48,7 @@ func TestLayout(t *testing.T) {
 	hook := &countHook{}
 	c.AddHook(hook)
 	prefix := testredis.Prefix(t, c)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +109,8 @@ var ctx = context.Background()
 func TestCorruptValue(t *testing.T) {
 	c := testredis.Client(t)
 	prefix := testredis.Prefix(t, c)
-	var log logBuf
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: log.logger()})
+	var log storecheck.LogBuf
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +155,7 @@ func TestCorruptValue(t *testing.T) {
 func TestWrongType(t *testing.T) {
 	c := testredis.Client(t)
 	prefix := testredis.Prefix(t, c)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +172,7 @@ func TestWrongType(t *testing.T) {
 func TestTooLarge(t *testing.T) {
 	c := testredis.Client(t)
 	prefix := testredis.Prefix(t, c)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, MaxSize: 64, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, MaxSize: 64, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,8 +191,8 @@ func TestNewWarnings(t *testing.T) {
 	open := func(t *testing.T, addr string, ctxTimeouts bool) string {
 		c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: ctxTimeouts})
 		t.Cleanup(func() { c.Close() })
-		var log logBuf
-		s, err := redisstore.New(c, redisstore.Options{Logger: log.logger()})
+		var log storecheck.LogBuf
+		s, err := redisstore.New(c, redisstore.Options{Logger: log.Logger()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +232,7 @@ func TestOOMIsUnavailable(t *testing.T) {
 	srv := testredis.StartServer(t, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { c.Close() })
-	s, err := redisstore.New(c, redisstore.Options{MaxSize: -1, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{MaxSize: -1, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,46 +252,23 @@ func TestOOMIsUnavailable(t *testing.T) {
 // An unreachable Redis: New still returns the store (and logs), calls fail
 // fast with ErrUnavailable, and succeed once Redis is there.
 func TestUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens here now
-	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, DialTimeout: 200 * time.Millisecond})
+	c := redis.NewClient(&redis.Options{Addr: storecheck.DeadAddr(t), ContextTimeoutEnabled: true, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { c.Close() })
-	var log logBuf
-	s, err := redisstore.New(c, redisstore.Options{Logger: log.logger()})
+	var log storecheck.LogBuf
+	s, err := redisstore.New(c, redisstore.Options{Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(log.String(), "cannot reach Redis") {
 		t.Errorf("New logged %q, want a warning that Redis cannot be reached", log.String())
 	}
-	call := func(what string, f func(context.Context) error) {
-		t.Helper()
-		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		defer cancel()
-		start := time.Now()
-		if err := f(cctx); !errors.Is(err, store.ErrUnavailable) {
-			t.Errorf("%s = %v, want ErrUnavailable", what, err)
-		}
-		if took := time.Since(start); took > time.Second {
-			t.Errorf("%s took %v with a 500 ms context", what, took)
-		}
-	}
-	call("Get", func(ctx context.Context) error { _, err := s.Get(ctx, testID); return err })
-	call("Ping", s.Ping)
-	call("Set", func(ctx context.Context) error {
-		return s.Set(ctx, testID, store.Record{Data: data, Expires: time.Now().Add(time.Hour)})
-	})
-	call("Count", func(ctx context.Context) error { _, err := s.Count(ctx); return err })
+	storecheck.CallsUnavailable(t, s, testID, nil)
 }
 
 // Close closes a client only when Open built it.
 func TestCloseOwnership(t *testing.T) {
 	c := testredis.Client(t)
-	s, err := redisstore.New(c, redisstore.Options{Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +282,7 @@ func TestCloseOwnership(t *testing.T) {
 		t.Errorf("Get after Close = %v, want ErrClosed", err)
 	}
 
-	o, err := redisstore.Open(testredis.URL(), redisstore.Options{Logger: quiet})
+	o, err := redisstore.Open(testredis.URL(), redisstore.Options{Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,24 +336,14 @@ func TestNewClientURLs(t *testing.T) {
 		}
 		c.Close()
 	}
-	for _, bad := range []string{
+	storecheck.URLsRefused(t, []string{
 		"127.0.0.1:6379",
 		"http://h:1",
 		"redis+cluster:///",
 		"redis+cluster://h1:1,h2:2/3",
 		"redis://user:s3cret@h:1/x",
 		"redis+cluster://user:s3cret@h:1,h:2?bogus=1",
-	} {
-		c, err := redisstore.NewClient(bad)
-		if err == nil {
-			c.Close()
-			t.Errorf("%s: no error", bad)
-			continue
-		}
-		if strings.Contains(err.Error(), "s3cret") {
-			t.Errorf("%s: the error shows the password: %v", bad, err)
-		}
-	}
+	}, func(u string) (io.Closer, error) { return redisstore.NewClient(u) })
 }
 
 // Redis without PEXPIRETIME (older than 7.0; simulated by renaming the
@@ -408,7 +352,7 @@ func TestRedisTooOld(t *testing.T) {
 	srv := testredis.StartServer(t, "--rename-command", "PEXPIRETIME", "")
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { c.Close() })
-	_, err := redisstore.New(c, redisstore.Options{Logger: quiet})
+	_, err := redisstore.New(c, redisstore.Options{Logger: storecheck.Quiet})
 	if !errors.Is(err, redisstore.ErrRedisTooOld) || !strings.Contains(err.Error(), "7.0") {
 		t.Fatalf("New on a Redis without PEXPIRETIME = %v, want ErrRedisTooOld", err)
 	}
@@ -420,7 +364,7 @@ func TestNoExpiryKey(t *testing.T) {
 	c := testredis.Client(t)
 	prefix := testredis.Prefix(t, c)
 	now := time.Now().Truncate(time.Millisecond)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Now: func() time.Time { return now }, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Now: func() time.Time { return now }, Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,49 +395,9 @@ func TestBusySessionBatches(t *testing.T) {
 	c := testredis.Client(t)
 	hook := &countHook{}
 	c.AddHook(hook)
-	prefix := testredis.Prefix(t, c)
-	s, err := redisstore.New(c, redisstore.Options{Prefix: prefix, Logger: quiet})
+	s, err := redisstore.New(c, redisstore.Options{Prefix: testredis.Prefix(t, c), Logger: storecheck.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := time.Now().Add(time.Hour)
-	if err := s.Set(ctx, testID, store.Record{Data: []byte(`{"n":0}`), Expires: exp}); err != nil {
-		t.Fatal(err)
-	}
-	seen, err := s.Get(ctx, testID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const goroutines, each = 32, 20
-	before := hook.n.Load()
-	var wg sync.WaitGroup
-	for range goroutines {
-		wg.Go(func() {
-			for range each {
-				err := s.UpdateFrom(ctx, testID, seen, func(cur store.Record, found bool) (store.Record, bool, error) {
-					if !found {
-						return store.Record{}, false, errors.New("session gone")
-					}
-					var v struct{ N int }
-					if err := json.Unmarshal(cur.Data, &v); err != nil {
-						return store.Record{}, false, err
-					}
-					return store.Record{Data: fmt.Appendf(nil, `{"n":%d}`, v.N+1), Expires: exp}, true, nil
-				})
-				if err != nil {
-					t.Error(err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	cmds := hook.n.Load() - before
-	rec, err := s.Get(ctx, testID)
-	if err != nil || string(rec.Data) != fmt.Sprintf(`{"n":%d}`, goroutines*each) {
-		t.Fatalf("after %d updates: %q, %v", goroutines*each, rec.Data, err)
-	}
-	if cmds > goroutines*each/2 {
-		t.Fatalf("%d updates of one session sent %d commands; batching should need far fewer than one each", goroutines*each, cmds)
-	}
-	t.Logf("%d updates, %d commands", goroutines*each, cmds)
+	storecheck.BusySession(t, s, testID, hook.n.Load, "commands")
 }

@@ -4,7 +4,9 @@
 // versions pinned in package-lock.json beside it. A test starts it with
 // Start, sends it requests carrying the same connect.sid cookie a galleta
 // Manager reads, and checks that each side reads and changes what the
-// other wrote. SetClock moves the clock Node judges expiry by.
+// other wrote. SetClock moves the clock Node judges expiry by. StartGo
+// serves the Go side: a galleta Manager on the store under test with the
+// same routes, so both sides are driven alike over real HTTP.
 //
 // It needs node (GALLETA_NODE, default "node" on PATH) and the packages:
 // `npm ci --prefix internal/nodecheck`. Without them Start skips the test,
@@ -13,7 +15,6 @@ package nodecheck
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,10 +24,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/galleta-go/galleta/internal/storecheck"
+	"github.com/galleta-go/galleta/internal/testenv"
 )
 
 // storePackages are the npm packages each Node store needs.
@@ -55,7 +58,7 @@ type Server struct {
 	URL    string // http://127.0.0.1:PORT
 	cmd    *exec.Cmd
 	stdin  io.Closer
-	stderr *syncBuffer
+	stderr *storecheck.LogBuf
 	done   chan struct{}
 }
 
@@ -65,13 +68,11 @@ func Dir() string {
 	return filepath.Dir(file)
 }
 
+// missing ends the test through testenv.Missing: Node or its packages are
+// not there.
 func missing(t testing.TB, what string) {
 	t.Helper()
-	msg := what + "; install Node.js 20 or newer (or point GALLETA_NODE at node) and, from the module root, the packages: npm ci --prefix internal/nodecheck"
-	if os.Getenv("CI") == "true" {
-		t.Fatal("CI=true and the Node backend is missing: " + msg)
-	}
-	t.Skip("Node compatibility test skipped: " + msg)
+	testenv.Missing(t, "the Node side of a compatibility test: "+what+"; install Node.js 20 or newer (or point GALLETA_NODE at node) and, from the module root, the packages: npm ci --prefix internal/nodecheck")
 }
 
 // Start runs server.js with the Node store named store ("redis", "pg") and cfg,
@@ -110,7 +111,7 @@ func Start(t testing.TB, store string, cfg Config) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{cmd: cmd, stdin: stdin, stderr: &syncBuffer{}, done: make(chan struct{})}
+	s := &Server{cmd: cmd, stdin: stdin, stderr: &storecheck.LogBuf{}, done: make(chan struct{})}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("nodecheck: start node: %v", err)
@@ -205,21 +206,4 @@ func (s *Server) SetClock(t testing.TB, offset time.Duration) {
 	if res.StatusCode != 200 {
 		t.Fatalf("nodecheck: set the clock: %s", res.Status)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -4,7 +4,7 @@
 // application_name) and terminate.
 //
 // Outside CI a missing backend skips the test with a message that says what
-// is missing; with CI=true it fails the test.
+// is missing; with CI=true it fails the test (testenv.Missing).
 package testpg
 
 import (
@@ -19,6 +19,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/galleta-go/galleta/internal/testenv"
 )
 
 // DefaultURL is the PostgreSQL the tests use when DATABASE_URL is not set.
@@ -30,16 +32,6 @@ func URL() string {
 		return u
 	}
 	return DefaultURL
-}
-
-// Missing ends a test whose backend is missing: a skip outside CI, a
-// failure with CI=true. what says what is missing and how to provide it.
-func Missing(t testing.TB, what string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and a test backend is missing: %s", what)
-	}
-	t.Skipf("skipped, a test backend is missing: %s", what)
 }
 
 var (
@@ -65,7 +57,7 @@ func reachable() error {
 
 // Config returns a pool configuration for DATABASE_URL whose connections
 // carry a fresh application_name (see AppName), or ends the test through
-// Missing when PostgreSQL does not answer.
+// testenv.Missing when PostgreSQL does not answer.
 func Config(t testing.TB) *pgxpool.Config {
 	t.Helper()
 	need(t)
@@ -112,11 +104,11 @@ func Schema(t testing.TB) string {
 	return name
 }
 
-// need ends the test through Missing when PostgreSQL does not answer.
+// need ends the test through testenv.Missing when PostgreSQL does not answer.
 func need(t testing.TB) {
 	t.Helper()
 	if err := reachable(); err != nil {
-		Missing(t, fmt.Sprintf("no PostgreSQL answers at DATABASE_URL=%s (%v); start PostgreSQL or point DATABASE_URL at one", URL(), err))
+		testenv.Missing(t, fmt.Sprintf("no PostgreSQL answers at DATABASE_URL=%s (%v); start PostgreSQL or point DATABASE_URL at one", URL(), err))
 	}
 }
 

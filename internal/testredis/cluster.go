@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/galleta-go/galleta/internal/testenv"
 )
 
 // Cluster is a Redis Cluster of primaries without replicas, each a
@@ -357,7 +359,7 @@ var shared struct {
 func SharedCluster(t testing.TB) *Cluster {
 	t.Helper()
 	if _, _, err := binaries(); err != nil {
-		Missing(t, "a Redis Cluster test needs the binaries: "+err.Error())
+		testenv.Missing(t, "a Redis Cluster test needs the binaries: "+err.Error())
 	}
 	shared.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -395,7 +397,7 @@ func StartServer(t testing.TB, args ...string) *Server {
 	t.Helper()
 	server, _, err := binaries()
 	if err != nil {
-		Missing(t, "a private Redis server needs the binaries: "+err.Error())
+		testenv.Missing(t, "a private Redis server needs the binaries: "+err.Error())
 	}
 	dir := t.TempDir()
 	for try := 0; ; try++ {

@@ -4,7 +4,7 @@
 // stops again.
 //
 // Outside CI a missing backend skips the test with a message that says what
-// is missing; with CI=true it fails the test.
+// is missing; with CI=true it fails the test (testenv.Missing).
 package testredis
 
 import (
@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/galleta-go/galleta/internal/testenv"
 )
 
 // DefaultURL is the Redis the tests use when REDIS_URL is not set.
@@ -29,16 +31,6 @@ func URL() string {
 		return u
 	}
 	return DefaultURL
-}
-
-// Missing ends a test whose backend is missing: a skip outside CI, a
-// failure with CI=true. what says what is missing and how to provide it.
-func Missing(t testing.TB, what string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and a test backend is missing: %s", what)
-	}
-	t.Skipf("skipped, a test backend is missing: %s", what)
 }
 
 // Client returns a client for REDIS_URL (one server) with
@@ -56,7 +48,7 @@ func Client(t testing.TB) *redis.Client {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
-		Missing(t, fmt.Sprintf("no Redis answers at REDIS_URL=%s (%v); start redis-server (7.0 or newer) or point REDIS_URL at one", URL(), err))
+		testenv.Missing(t, fmt.Sprintf("no Redis answers at REDIS_URL=%s (%v); start redis-server (7.0 or newer) or point REDIS_URL at one", URL(), err))
 	}
 	return c
 }
