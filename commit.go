@@ -49,6 +49,13 @@ func (s *Session) save(ctx context.Context, force bool) (bool, error) {
 	}
 	s.now = s.m.now()
 	exp := s.expiry()
+	if d := exp.Sub(s.stored); s.state == stateStored && d >= 0 && d < s.slack() {
+		// The stored expiry moves in steps of the touch's slack, changes
+		// or not: a row whose indexed expiry stays put is rewritten in
+		// place (a HOT update in PostgreSQL: no index entries), and the
+		// session may end up to that much earlier, as with touches.
+		exp = s.stored
+	}
 	if s.state != stateStored || s.m.updater == nil {
 		// A new id (nobody else can hold it), or a store without atomic
 		// update (last writer wins, as the store's docs say).
@@ -126,6 +133,10 @@ func (s *Session) wrote(data []byte, exp time.Time) {
 	s.unsaved = false
 }
 
+// slack is how far the stored expiry may lag behind the session's: 1% of
+// the idle window, at most a minute.
+func (s *Session) slack() time.Duration { return min(s.idleWindow()/100, time.Minute) }
+
 // touch moves a stored, unchanged session's idle expiry in the store. Unless
 // always, it skips a move of less than 1% of the idle window (at most a
 // minute): busy sessions then cost no store write on most requests. A
@@ -135,7 +146,7 @@ func (s *Session) touch(ctx context.Context, always bool) error {
 		return nil
 	}
 	exp := s.expiry()
-	if !always && exp.Sub(s.stored) < min(s.idleWindow()/100, time.Minute) {
+	if !always && exp.Sub(s.stored) < s.slack() {
 		return nil
 	}
 	err := s.m.storeTouch(ctx, s.id, exp)

@@ -422,3 +422,51 @@ func TestDecodeMissingKey(t *testing.T) {
 		t.Fatalf("Decode of a missing key = %v, want an error wrapping ErrNoKey", err)
 	}
 }
+
+// A changed session's stored expiry moves in steps of the touch's slack
+// (1% of the idle window, at most a minute), as an unchanged one's does:
+// a write a few seconds after the last one keeps the stored expiry, so a
+// database row's indexed expiry column need not change (a PostgreSQL HOT
+// update).
+func TestStoredExpiryMovesInSteps(t *testing.T) {
+	h := newHarness(t, galleta.Options{IdleTimeout: time.Hour}, counter)
+	c := pair(t, h.do("POST", "/", ""), "sid")
+	id := idOf(t, c)
+	first := must(h.record(id)).Expires
+	if want := h.clock.Now().Add(time.Hour); !first.Equal(want) {
+		t.Fatalf("new session expires %v, want %v", first, want)
+	}
+	h.clock.Advance(10 * time.Second)
+	if got := h.do("POST", "/", c).Body.String(); got != "n=2" {
+		t.Fatalf("second visit: %s", got)
+	}
+	if got := must(h.record(id)).Expires; !got.Equal(first) {
+		t.Fatalf("10 s later (slack 36 s) the write moved the expiry to %v; want it kept at %v", got, first)
+	}
+	h.clock.Advance(30 * time.Second) // 40 s since the expiry was set
+	h.do("POST", "/", c)
+	if got, want := must(h.record(id)).Expires, h.clock.Now().Add(time.Hour); !got.Equal(want) {
+		t.Fatalf("40 s later the expiry is %v, want %v", got, want)
+	}
+	// Shortening the window is never delayed.
+	h2 := newHarness(t, galleta.Options{IdleTimeout: time.Hour}, func(w http.ResponseWriter, r *http.Request) {
+		s := galleta.FromRequest(r)
+		s.Incr("n", 1)
+		if r.URL.Path == "/short" {
+			s.SetMaxAge(10 * time.Minute)
+		}
+	})
+	c2 := pair(t, h2.do("POST", "/", ""), "sid")
+	h2.clock.Advance(time.Second)
+	h2.do("POST", "/short", c2)
+	if got, want := must(h2.record(idOf(t, c2))).Expires, h2.clock.Now().Add(10*time.Minute); !got.Equal(want) {
+		t.Fatalf("after SetMaxAge(10m) the expiry is %v, want %v", got, want)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -89,7 +89,7 @@ func TestNodeCompat(t *testing.T) {
 				if _, ok := back.Values()["__galleta"]; !ok {
 					t.Errorf("Node's session lost galleta's __galleta bookkeeping: %s", back.Session)
 				}
-				checkTTL(t, tc.window, nodeTTL, goTTL)
+				checkTTL(t, tc.window, nodeTTL, goTTL, keptAfterNode(tc.window))
 			})
 
 			t.Run("GoToNode", func(t *testing.T) {
@@ -107,7 +107,7 @@ func TestNodeCompat(t *testing.T) {
 				if back.ID != g.ID || back.Values()["user"] != "bob" || len(back.Values()["cart"].([]any)) != 2 {
 					t.Fatalf("Go read Node's change as id %s %s, want id %s with user bob and cart [1,2]", back.ID, back.Session, g.ID)
 				}
-				checkTTL(t, tc.window, nodeTTL, goTTL)
+				checkTTL(t, tc.window, nodeTTL, goTTL, false)
 
 				// Node logs out: Go must not find the session.
 				node.Do(t, "POST", "/destroy", c)
@@ -133,14 +133,28 @@ func TestNodeCompat(t *testing.T) {
 
 // checkTTL compares the remaining life of the key right after Node's write
 // and right after Go's: both should be the window, Go's plus the offset's
-// one-second margin.
-func checkTTL(t *testing.T, window time.Duration, nodeTTL, goTTL int64) {
+// one-second margin. But a Go write that comes right after Node's (kept)
+// leaves the expiry Node set when moving it would gain less than the
+// Manager's slack (1% of the window, at most a minute), as a touch does:
+// the two are then the same.
+func checkTTL(t *testing.T, window time.Duration, nodeTTL, goTTL int64, kept bool) {
 	t.Helper()
 	w := window.Milliseconds()
 	if nodeTTL > w || nodeTTL < w-250 {
 		t.Errorf("Node's write left PTTL %d ms, want %d ms (connect-redis: EX ceil(maxAge s) or ttl) within 250 ms", nodeTTL, w)
 	}
-	if d := goTTL - nodeTTL - 1000; d < -250 || d > 250 {
-		t.Errorf("Go's write left PTTL %d ms, Node's %d ms: the difference is %d ms, want 1000 (the offset's margin) within 250 ms", goTTL, nodeTTL, goTTL-nodeTTL)
+	want := int64(1000)
+	if kept {
+		want = 0
 	}
+	if d := goTTL - nodeTTL - want; d < -250 || d > 250 {
+		t.Errorf("Go's write left PTTL %d ms, Node's %d ms: the difference is %d ms, want %d within 250 ms", goTTL, nodeTTL, goTTL-nodeTTL, want)
+	}
+}
+
+// keptAfterNode reports whether a Go write right after Node's keeps the
+// expiry Node set: the Go side reads it a second early (the offset), so
+// moving it gains about a second, kept when that is under the slack.
+func keptAfterNode(window time.Duration) bool {
+	return time.Second+250*time.Millisecond < min(window/100, time.Minute)
 }
