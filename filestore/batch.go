@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/galleta-go/galleta/internal/groupcommit"
 	"github.com/galleta-go/galleta/store"
@@ -59,7 +60,7 @@ func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) {
 	defer st.unlock()
 	now := s.now()
 
-	needRead, touch := false, false
+	needRead, touch, lookLater := false, false, false
 	for _, o := range live {
 		switch o.Payload.kind {
 		case opUpdate:
@@ -75,12 +76,13 @@ func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) {
 			finish(err)
 			return
 		}
-	} else if fi, err := s.root.Lstat(id + ext); err == nil {
-		// Replaced or removed without being read: only a regular file is
-		// a session; anything else is moved aside first (a rename over a
-		// directory fails), or, if it cannot be, removed or replaced as
-		// the name it is (never followed).
-		cur.exists = fi.Mode().IsRegular() || !s.quarantine(id, notRegularError{fi.Mode()}.Error(), true)
+	} else if !onlySets(live) || s.noAnon.Load() {
+		cur.exists = s.look(id)
+	} else {
+		// Only sets, as for a new session: the link of the new file
+		// (writeNew) finds out whether the name is taken, and the look
+		// happens only then (lookLater).
+		lookLater = true
 	}
 
 	const (
@@ -130,6 +132,9 @@ func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) {
 	if action == patch && !cur.patchable && len(s.keys) == 0 {
 		action = write // a Node-written file: rewrite it in galleta's layout
 	}
+	if action == remove && lookLater {
+		cur.exists = s.look(id) // an already expired set: remove what is there
+	}
 	if action == remove && !cur.exists {
 		action = none
 	}
@@ -138,7 +143,7 @@ func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) {
 	}
 	switch action {
 	case write:
-		err = s.writeFile(id, st, rec)
+		err = s.writeFile(id, st, rec, cur.exists, lookLater)
 	case patch:
 		err = s.patchFile(id, cur, rec)
 	case remove:
@@ -153,14 +158,27 @@ func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) {
 }
 
 // writeFile replaces id's file atomically: temporary file, fsync, rename,
-// fsync of the directory.
-func (s *Store) writeFile(id string, st *stripe, rec store.Record) error {
+// fsync of the directory. A file that does not exist yet (exists false: a
+// new session) is written unnamed and then linked under its name instead
+// (see writeNew).
+//
+// lookLater: nobody looked at the name yet; if the link finds it taken,
+// it is looked at (see look) before it is replaced.
+func (s *Store) writeFile(id string, st *stripe, rec store.Record, exists, lookLater bool) error {
 	var content []byte
 	var err error
 	if len(s.keys) > 0 {
 		content = seal(s.keys[0], id, rec.Data)
 	} else if content, err = encodeFile(rec.Data, rec.Expires, s.ttl); err != nil {
 		return fmt.Errorf("filestore: write session: %w", err)
+	}
+	if !exists && !s.noAnon.Load() {
+		if done, err := s.writeNew(id, content, rec.Expires); done {
+			return err
+		}
+		if lookLater {
+			s.look(id)
+		}
 	}
 	tmp := tempName(s.stripeOf(id))
 	f, err := s.openAt(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -198,6 +216,87 @@ func (s *Store) writeFile(id string, st *stripe, rec store.Record) error {
 		}
 	}
 	return nil
+}
+
+// onlySets reports whether every change of the batch is a set.
+func onlySets(live []*groupcommit.Op[op]) bool {
+	for _, o := range live {
+		if o.Payload.kind != opSet {
+			return false
+		}
+	}
+	return true
+}
+
+// look reports whether id's name holds a session file, for a write or a
+// delete that did not read it: only a regular file is a session; anything
+// else is moved aside first (a rename over a directory fails), or, if it
+// cannot be, removed or replaced as the name it is (never followed).
+func (s *Store) look(id string) (exists bool) {
+	fi, err := s.root.Lstat(id + ext)
+	if err != nil {
+		return false
+	}
+	return fi.Mode().IsRegular() || !s.quarantine(id, notRegularError{fi.Mode()}.Error(), true)
+}
+
+// writeNew writes a new session's file as an unnamed file in the session
+// directory (O_TMPFILE), fsyncs it, gives it its name (linkat, which
+// fails rather than replace a file) and fsyncs the directory. Readers see
+// no name until the content is complete, and a crash before the link
+// leaves nothing behind, as with a temporary file and a rename; but the
+// directory changes once instead of three times (create, rename's remove
+// and add), and its lock, which every creation in the directory takes,
+// is held once. On this VM's ext4 a named create then a rename from 32
+// writers spent ~1 ms of CPU per session spinning on that lock.
+//
+// done is false when the caller should write the file the usual way: the
+// file system cannot do this (remembered in s.noAnon), or the name exists
+// after all (a file written meanwhile by another program: the rename
+// replaces it, as before).
+func (s *Store) writeNew(id string, content []byte, expires time.Time) (done bool, err error) {
+	// failed sorts a failure to make or name the file: the directory is
+	// gone (say so), the file system cannot do it (fall back for good), or
+	// a plain I/O error.
+	failed := func(err error) (bool, error) {
+		if derr := s.dirChanged(); derr != nil {
+			return true, fmt.Errorf("filestore: write session: %w", derr)
+		}
+		if errors.Is(err, errNoAnon) {
+			s.noAnon.Store(true)
+			return false, nil
+		}
+		return true, s.ioError("write session", err)
+	}
+	f, err := s.openAnon()
+	if err != nil {
+		return failed(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(content); err != nil {
+		return true, s.ioError("write session", err)
+	}
+	if err := s.stamp(f, id+ext, expires); err != nil {
+		return true, s.ioError("write session", err)
+	}
+	if s.sync {
+		if err := f.Sync(); err != nil {
+			return true, s.ioError("write session", err)
+		}
+	}
+	if err := s.linkAnon(f, id+ext); errors.Is(err, fs.ErrExist) {
+		return false, nil
+	} else if err != nil {
+		return failed(err)
+	}
+	s.writes.Add(1)
+	s.linked.Add(1)
+	if s.sync {
+		if err := s.dsync.sync(); err != nil {
+			return true, s.ioError("write session: sync directory", err)
+		}
+	}
+	return true, nil
 }
 
 // patchFile moves a galleta-written file's expiry to rec.Expires: the 13

@@ -177,6 +177,11 @@ type Store struct {
 
 	stripes [numStripes]stripe
 	dsync   dirSyncer
+	// noAnon: the directory's file system (or the platform) cannot make
+	// unnamed files (O_TMPFILE) or name them (linkat through /proc), so new
+	// sessions are written like replaced ones: a named temporary file and
+	// a rename.
+	noAnon atomic.Bool
 
 	group groupcommit.Group[op, struct{}]
 
@@ -188,6 +193,7 @@ type Store struct {
 	// counters for tests and benchmarks
 	writes  atomic.Int64
 	touches atomic.Int64
+	linked  atomic.Int64 // writes of new files through writeNew
 
 	// testHookBeforeWrite, when set, runs before a batch's disk action.
 	testHookBeforeWrite func()

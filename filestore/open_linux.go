@@ -3,8 +3,10 @@ package filestore
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime"
+	"strconv"
 	"syscall"
 	"time"
 	"unsafe"
@@ -43,6 +45,88 @@ func (s *Store) openAt(name string, flag int, perm os.FileMode) (*os.File, error
 		return nil, &os.PathError{Op: "openat", Path: name, Err: err}
 	}
 	return os.NewFile(uintptr(fd), name), nil
+}
+
+// errNoAnon: unnamed files cannot be made or named here.
+var errNoAnon = errors.New("filestore: O_TMPFILE or linkat through /proc unavailable")
+
+// openAnon opens a new unnamed regular file in the session directory
+// (O_TMPFILE), mode 0600.
+func (s *Store) openAnon() (*os.File, error) {
+	var fd int
+	var err error
+	if cerr := s.dirCall(func(dirfd int) {
+		for {
+			fd, err = syscall.Openat(dirfd, ".", oTmpfile|syscall.O_WRONLY|syscall.O_CLOEXEC, 0o600)
+			if !errors.Is(err, syscall.EINTR) {
+				return
+			}
+		}
+	}); cerr != nil {
+		return nil, cerr
+	}
+	switch {
+	case errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.EISDIR), errors.Is(err, syscall.EINVAL):
+		// A file system or kernel without O_TMPFILE (EISDIR: one that
+		// ignores the flag and saw a directory).
+		return nil, errNoAnon
+	case err != nil:
+		return nil, &os.PathError{Op: "openat O_TMPFILE", Path: ".", Err: err}
+	}
+	return os.NewFile(uintptr(fd), "(new session file)"), nil
+}
+
+// linkAnon names f (from openAnon) name in the session directory. It fails
+// with an error matching fs.ErrExist when name exists (never replaces it).
+// Through /proc/self/fd: linkat of a descriptor itself (AT_EMPTY_PATH)
+// needs a capability the server should not have.
+func (s *Store) linkAnon(f *os.File, name string) error {
+	src := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+	var err error
+	if cerr := s.dirCall(func(dirfd int) {
+		for {
+			err = linkat(atFdcwd, src, dirfd, name, atSymlinkFollow)
+			if !errors.Is(err, syscall.EINTR) {
+				return
+			}
+		}
+	}); cerr != nil {
+		return cerr
+	}
+	runtime.KeepAlive(f)
+	switch {
+	case errors.Is(err, syscall.EEXIST):
+		return &os.LinkError{Op: "linkat", Old: src, New: name, Err: fs.ErrExist}
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.EXDEV), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EOPNOTSUPP):
+		// No /proc, or a file system that refuses the link.
+		return errNoAnon
+	case err != nil:
+		return &os.LinkError{Op: "linkat", Old: src, New: name, Err: err}
+	}
+	return nil
+}
+
+const (
+	oTmpfile        = 0x400000 | syscall.O_DIRECTORY // O_TMPFILE: __O_TMPFILE | O_DIRECTORY
+	atFdcwd         = -100                           // AT_FDCWD
+	atSymlinkFollow = 0x400                          // AT_SYMLINK_FOLLOW
+)
+
+// linkat is linkat(2); package syscall has no wrapper for it on Linux.
+func linkat(olddirfd int, oldpath string, newdirfd int, newpath string, flags int) error {
+	op, err := syscall.BytePtrFromString(oldpath)
+	if err != nil {
+		return err
+	}
+	np, err := syscall.BytePtrFromString(newpath)
+	if err != nil {
+		return err
+	}
+	_, _, errno := syscall.Syscall6(syscall.SYS_LINKAT, uintptr(olddirfd), uintptr(unsafe.Pointer(op)), uintptr(newdirfd), uintptr(unsafe.Pointer(np)), uintptr(flags), 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // renameAt renames old to new, both names in the session directory.

@@ -45,6 +45,13 @@ func (s *Store) openAt(name string, flag int, perm os.FileMode) (*os.File, error
 	return nil, &os.PathError{Op: "open", Path: name, Err: errors.New("the file kept changing while it was opened")}
 }
 
+// errNoAnon: unnamed files (Linux's O_TMPFILE) do not exist here; new
+// sessions are written through a named temporary file and a rename.
+var errNoAnon = errors.New("filestore: unnamed files are Linux-only")
+
+func (s *Store) openAnon() (*os.File, error)            { return nil, errNoAnon }
+func (s *Store) linkAnon(f *os.File, name string) error { return errNoAnon }
+
 func (s *Store) renameAt(old, new string) error { return s.root.Rename(old, new) }
 
 func (s *Store) removeAt(name string) error { return s.root.Remove(name) }

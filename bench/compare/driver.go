@@ -204,7 +204,14 @@ func (d *driver) runRow(ctx context.Context, res *results, r row, round int) err
 		if dir, err = os.MkdirTemp(d.tmp, r.Name+"-"); err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		// The files of a row are removed, and the disk is given the
+		// writes of the rows before, outside the measured time: the
+		// discards and write-back of one row must not land in the next.
+		syscall.Sync()
+		defer func() {
+			os.RemoveAll(dir)
+			syscall.Sync()
+		}()
 	}
 	if r.floor() {
 		for _, w := range []string{"new"} {

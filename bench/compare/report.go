@@ -272,7 +272,7 @@ func markdown(res *results) string {
 				continue
 			}
 			if r.floor() {
-				p("| %s (bare %s loop, no HTTP) | %s ops/s | %s | | | | | | | |", r.Name, strings.TrimPrefix(r.Engine, "file"), thousands(median(rps)), joinF(rps, thousands))
+				p("| %s (%s, no HTTP) | %s ops/s | %s | | | | | | | |", r.Name, floorLabel(r), thousands(median(rps)), joinF(rps, thousands))
 				if w.name == "new" {
 					p(" |")
 				}
@@ -331,6 +331,13 @@ func markdown(res *results) string {
 	}
 	p("\n\n%s\n", endMarker)
 	return b.String()
+}
+
+func floorLabel(r row) string {
+	if r.Engine == "file" {
+		return "bare loop: O_TMPFILE, write, fsync, linkat, fsync dir"
+	}
+	return "bare loop: O_TMPFILE, write, linkat"
 }
 
 func loaderName(m map[string]string) string {
