@@ -112,6 +112,7 @@ func New(o Options) (*Manager, error) {
 	if m.timeout == 0 {
 		m.timeout = defaultStoreTimeout
 	}
+
 	ra := o.RetryAfter
 	if ra <= 0 {
 		ra = defaultRetryAfter
@@ -137,6 +138,9 @@ func New(o Options) (*Manager, error) {
 		m.st, m.ownStore = ms, ms
 	}
 	m.updater, _ = m.st.(store.Updater)
+	if _, ok := m.st.(store.Immediate); ok {
+		m.timeout = -1 // nothing to bound; a timer per call would cost
+	}
 	m.optimistic, _ = m.st.(store.OptimisticUpdater)
 	return m, nil
 }

@@ -88,7 +88,8 @@ type Options struct {
 	TrustProxy bool
 
 	// StoreTimeout bounds each store call. Default 5 seconds. Negative: no
-	// bound beyond the request's context.
+	// bound beyond the request's context. Not applied to a store that never
+	// waits (store.Immediate: the memory store).
 	StoreTimeout time.Duration
 
 	// RetryAfter is the Retry-After value sent with a 503 when the store is

@@ -131,7 +131,7 @@ func TestManagerDropsExpiredRecords(t *testing.T) {
 // cancelled when the client goes away.
 func TestDropExpiredUsesTheRequestContext(t *testing.T) {
 	storeClock := storetest.NewClock(harnessStart) // stays behind: the store finds the record live
-	st := &ctxStore{Store: memstore.New(memstore.Options{Now: storeClock.Now, SweepInterval: -1})}
+	st := &ctxStore{waitingStore: memstore.New(memstore.Options{Now: storeClock.Now, SweepInterval: -1})}
 	defer st.Close()
 	h := newHarness(t, galleta.Options{Store: st, StoreTimeout: time.Minute, IdleTimeout: time.Hour, AbsoluteTimeout: time.Hour}, counter)
 	sid := pair(t, h.do("POST", "/", ""), "sid")
@@ -158,16 +158,22 @@ func TestDropExpiredUsesTheRequestContext(t *testing.T) {
 type ctxMark struct{}
 
 // ctxStore records the context of the last Delete, and calls afterGet
-// after a Get.
+// after a Get. It stands for a store that may wait (the memory store's
+// Immediate is not promoted: the field is an interface without it).
 type ctxStore struct {
-	*memstore.Store
+	waitingStore
 	afterGet  func()
 	deleteCtx context.Context
 	deleteErr error
 }
 
+type waitingStore interface {
+	store.Store
+	Close() error
+}
+
 func (c *ctxStore) Get(ctx context.Context, id string) (store.Record, error) {
-	rec, err := c.Store.Get(ctx, id)
+	rec, err := c.waitingStore.Get(ctx, id)
 	if c.afterGet != nil {
 		c.afterGet()
 	}
@@ -176,7 +182,48 @@ func (c *ctxStore) Get(ctx context.Context, id string) (store.Record, error) {
 
 func (c *ctxStore) Delete(ctx context.Context, id string) error {
 	c.deleteCtx, c.deleteErr = ctx, ctx.Err()
-	return c.Store.Delete(ctx, id)
+	return c.waitingStore.Delete(ctx, id)
+}
+
+// A store that never waits (store.Immediate: the memory store) gets no
+// StoreTimeout deadline, which would only cost a timer per call; the
+// request's own context still reaches it.
+func TestImmediateStoreGetsNoTimer(t *testing.T) {
+	st := &deadlineStore{Store: memstore.New(memstore.Options{Now: storetest.NewClock(harnessStart).Now, SweepInterval: -1})}
+	defer st.Close()
+	h := newHarness(t, galleta.Options{Store: st, StoreTimeout: time.Minute}, counter)
+	sid := pair(t, h.do("POST", "/", ""), "sid")
+	h.do("POST", "/", sid)
+	if st.calls < 2 {
+		t.Fatalf("%d store calls seen, want a Get and an Update at least", st.calls)
+	}
+	if st.deadlines != 0 {
+		t.Fatalf("%d of %d calls had a deadline; the memory store's should have none", st.deadlines, st.calls)
+	}
+}
+
+// deadlineStore counts the calls of Get and Update whose context has a
+// deadline; it keeps the memory store's Immediate (embedded pointer).
+type deadlineStore struct {
+	*memstore.Store
+	calls, deadlines int
+}
+
+func (d *deadlineStore) see(ctx context.Context) {
+	d.calls++
+	if _, ok := ctx.Deadline(); ok {
+		d.deadlines++
+	}
+}
+
+func (d *deadlineStore) Get(ctx context.Context, id string) (store.Record, error) {
+	d.see(ctx)
+	return d.Store.Get(ctx, id)
+}
+
+func (d *deadlineStore) Update(ctx context.Context, id string, fn store.UpdateFunc) error {
+	d.see(ctx)
+	return d.Store.Update(ctx, id, fn)
 }
 
 // With SecureAlways, the cookie is not sent over plain HTTP (as

@@ -82,10 +82,16 @@ func EncodeValue(s string) string {
 	return string(b)
 }
 
-func unreserved(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		strings.IndexByte("-_.!~*'()", c) >= 0
-}
+func unreserved(c byte) bool { return unreservedSet[c] }
+
+// unreservedSet is encodeURIComponent's set: letters, digits, -_.!~*'().
+var unreservedSet = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-_.!~*'()", byte(c)) >= 0
+	}
+	return t
+}()
 
 // validName: ^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$ (cookie 0.7.2, RFC 7230 token).
 func validName(s string) bool {

@@ -97,12 +97,13 @@ type Store struct {
 }
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Updater = (*Store)(nil)
-	_ store.Lister  = (*Store)(nil)
-	_ store.Counter = (*Store)(nil)
-	_ store.Reaper  = (*Store)(nil)
-	_ store.Pinger  = (*Store)(nil)
+	_ store.Store     = (*Store)(nil)
+	_ store.Updater   = (*Store)(nil)
+	_ store.Lister    = (*Store)(nil)
+	_ store.Counter   = (*Store)(nil)
+	_ store.Reaper    = (*Store)(nil)
+	_ store.Pinger    = (*Store)(nil)
+	_ store.Immediate = (*Store)(nil)
 )
 
 // New returns a store configured by o and, unless o.SweepInterval is
@@ -196,6 +197,10 @@ func (s *Store) nowMS() int64 { return s.now().UnixMilli() }
 // Ping reports whether the store can be used: nil until Close, ErrClosed
 // after it. Memory never becomes unreachable.
 func (s *Store) Ping(ctx context.Context) error { return s.check(ctx) }
+
+// Immediate marks the store as one whose calls never wait (store.Immediate):
+// the Manager skips its per-call timeout.
+func (s *Store) Immediate() {}
 
 func (s *Store) check(ctx context.Context) error {
 	if s.closed.Load() {

@@ -158,6 +158,14 @@ type Reaper interface {
 	Reap(ctx context.Context) (int, error)
 }
 
+// Immediate is implemented by stores whose calls never wait: no I/O, no
+// other process, only memory and short locks (the memory store). The
+// Manager calls them without its StoreTimeout bound, which would cost a
+// timer per call and bound nothing.
+type Immediate interface {
+	Immediate()
+}
+
 // Pinger is implemented by stores that can check their own health: Ping
 // returns nil when the store can serve reads and writes now, and otherwise
 // an error that says what is wrong (wrapping ErrUnavailable when the
