@@ -10,3 +10,14 @@ func SetPruneHooks(o *Options, after func(time.Duration) <-chan time.Time, done 
 
 // Jitter is the pruner's randomized wait.
 var Jitter = jitter
+
+// SetSetsHook makes the store New builds from o call before with the number
+// of rows of each statement of sets, before it runs.
+func SetSetsHook(o *Options, before func(n int)) { o.beforeSets = before }
+
+// QueuedSets is the number of sets waiting for the next statement.
+func QueuedSets(s *Store) int {
+	s.sets.mu.Lock()
+	defer s.sets.mu.Unlock()
+	return len(s.sets.queue)
+}

@@ -186,6 +186,9 @@ type Options struct {
 	// of each prune.
 	after  func(time.Duration) <-chan time.Time
 	pruned func(n int, err error)
+	// beforeSets, when set, runs before each statement of sets with the
+	// number of its rows (tests).
+	beforeSets func(n int)
 }
 
 // Store keeps sessions in PostgreSQL. Create it with New or Open; all
@@ -206,6 +209,7 @@ type Store struct {
 	log         *slog.Logger
 
 	group groupcommit.Group[pending, carry] // overlapping updates of one session
+	sets  setBatcher                        // overlapping sets (setbatch.go)
 
 	setupSem chan struct{} // one setup at a time; waiting honours ctx
 	ready    atomic.Bool   // setup done
@@ -216,6 +220,7 @@ type Store struct {
 	pruneDone  chan struct{} // closed when the pruner has returned; nil without one
 	pruneAfter func(time.Duration) <-chan time.Time
 	pruned     func(int, error)
+	beforeSets func(int)
 }
 
 var (
@@ -283,6 +288,7 @@ func newStore(pool *pgxpool.Pool, o Options) (*Store, error) {
 		setupSem:    make(chan struct{}, 1),
 		pruneAfter:  o.after,
 		pruned:      o.pruned,
+		beforeSets:  o.beforeSets,
 	}
 	if s.schema != "" {
 		s.qtable = pgx.Identifier{s.schema, s.table}.Sanitize()
@@ -518,7 +524,7 @@ func (s *Store) Set(ctx context.Context, id string, rec store.Record) error {
 	if !exp.After(s.nowMS()) {
 		return s.fail("delete expired session", s.exec(ctx, true, s.sql.del, id))
 	}
-	return s.fail("save session", s.exec(ctx, true, s.sql.set, id, string(rec.Data), exp))
+	return s.fail("save session", s.set(ctx, id, string(rec.Data), exp))
 }
 
 // Delete removes id. Deleting a missing id is not an error.

@@ -10,6 +10,7 @@ import "strings"
 type statements struct {
 	get       string // $1 sid, $2 now → sess, expire
 	set       string // $1 sid, $2 sess, $3 expire
+	setMany   string // $1 sids, $2 sesses (json), $3 expires: set's rows at once
 	del       string // $1 sid
 	delLive   string // $1 sid, $2 now
 	touch     string // $1 sid, $2 expire, $3 now
@@ -37,6 +38,8 @@ func buildStatements(t string) statements {
 	return statements{
 		get: q(`SELECT sess, expire::timestamptz FROM {T} WHERE sid = $1 AND expire > $2::timestamptz`),
 		set: q(`INSERT INTO {T} (sid, sess, expire) VALUES ($1, $2, $3::timestamptz) ` +
+			`ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire`),
+		setMany: q(`INSERT INTO {T} (sid, sess, expire) SELECT * FROM unnest($1::text[], $2::json[], $3::timestamptz[]) ` +
 			`ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire`),
 		del:     q(`DELETE FROM {T} WHERE sid = $1`),
 		delLive: q(`DELETE FROM {T} WHERE sid = $1 AND expire > $2::timestamptz`),

@@ -1,0 +1,194 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/galleta-go/galleta/pgstore"
+	"github.com/galleta-go/galleta/store"
+)
+
+// heldSets opens a store whose first statement of sets waits for release,
+// and records the row count of every statement.
+type heldSets struct {
+	s       *pgstore.Store
+	first   chan struct{} // closed when the first statement is about to run
+	release chan struct{}
+	mu      sync.Mutex
+	rows    []int
+}
+
+func openHeld(t *testing.T) *heldSets {
+	t.Helper()
+	h := &heldSets{first: make(chan struct{}), release: make(chan struct{})}
+	var once sync.Once
+	var o pgstore.Options
+	pgstore.SetSetsHook(&o, func(n int) {
+		h.mu.Lock()
+		h.rows = append(h.rows, n)
+		h.mu.Unlock()
+		once.Do(func() { close(h.first); <-h.release })
+	})
+	h.s, _ = open(t, nil, o)
+	return h
+}
+
+// waitQueued waits until n sets wait for the next statement.
+func (h *heldSets) waitQueued(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for pgstore.QueuedSets(h.s) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sets queued after 10 s, want %d", pgstore.QueuedSets(h.s), n)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not an assertion
+	}
+}
+
+func sessOf(user string) []byte {
+	return []byte(`{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"user":"` + user + `"}`)
+}
+
+func idOf(i int) string { return fmt.Sprintf("%s%03d", testID[:40], i) }
+
+// Sets of different sessions that overlap go in one statement: with one
+// set running, 31 more wait and are then written by one INSERT, each row
+// with its own data and expiry.
+func TestOverlappingSetsShareAStatement(t *testing.T) {
+	h := openHeld(t)
+	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	var wg sync.WaitGroup
+	errs := make([]error, 32)
+	set := func(i int) {
+		defer wg.Done()
+		errs[i] = h.s.Set(ctx, idOf(i), store.Record{Data: sessOf(fmt.Sprint("u", i)), Expires: exp.Add(time.Duration(i) * time.Second)})
+	}
+	wg.Add(1)
+	go set(0)
+	<-h.first
+	for i := 1; i < 32; i++ {
+		wg.Add(1)
+		go set(i)
+	}
+	h.waitQueued(t, 31)
+	close(h.release)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("set %d: %v", i, err)
+		}
+	}
+	if fmt.Sprint(h.rows) != "[1 31]" {
+		t.Fatalf("statements wrote %v rows, want [1 31]", h.rows)
+	}
+	for i := range 32 {
+		rec, err := h.s.Get(ctx, idOf(i))
+		if err != nil || !strings.Contains(string(rec.Data), fmt.Sprintf(`"user":"u%d"`, i)) || !rec.Expires.Equal(exp.Add(time.Duration(i)*time.Second)) {
+			t.Fatalf("row %d: %s, %v, %v", i, rec.Data, rec.Expires, err)
+		}
+	}
+}
+
+// A row PostgreSQL refuses fails its own set only: the statement is run
+// again row by row.
+func TestBadRowFailsAlone(t *testing.T) {
+	h := openHeld(t)
+	exp := time.Now().Add(time.Hour)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	data := func(i int) []byte {
+		if i == 2 {
+			return []byte(`{"user":`) // not JSON: the json column refuses it
+		}
+		return sessOf(fmt.Sprint("u", i))
+	}
+	set := func(i int) {
+		defer wg.Done()
+		errs[i] = h.s.Set(ctx, idOf(i), store.Record{Data: data(i), Expires: exp})
+	}
+	wg.Add(1)
+	go set(0)
+	<-h.first
+	for i := 1; i < 4; i++ {
+		wg.Add(1)
+		go set(i)
+		h.waitQueued(t, i)
+	}
+	close(h.release)
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 2) {
+			t.Fatalf("set %d: %v (only set 2 should fail)", i, err)
+		}
+		_, gerr := h.s.Get(ctx, idOf(i))
+		if (gerr == nil) != (i != 2) {
+			t.Fatalf("row %d after the sets: %v", i, gerr)
+		}
+	}
+}
+
+// Two queued sets of one session go in two statements, in the order they
+// came: the later one is what stays.
+func TestQueuedSetsOfOneSessionKeepTheirOrder(t *testing.T) {
+	h := openHeld(t)
+	exp := time.Now().Add(time.Hour)
+	var wg sync.WaitGroup
+	set := func(id, user string) {
+		defer wg.Done()
+		if err := h.s.Set(ctx, id, store.Record{Data: sessOf(user), Expires: exp}); err != nil {
+			t.Error(err)
+		}
+	}
+	wg.Add(1)
+	go set(idOf(100), "first")
+	<-h.first
+	wg.Add(1)
+	go set(idOf(1), "a")
+	h.waitQueued(t, 1)
+	wg.Add(1)
+	go set(idOf(1), "b")
+	h.waitQueued(t, 2)
+	close(h.release)
+	wg.Wait()
+	rec, err := h.s.Get(ctx, idOf(1))
+	if err != nil || !strings.Contains(string(rec.Data), `"user":"b"`) {
+		t.Fatalf("row: %s, %v; want the later set's", rec.Data, err)
+	}
+	if fmt.Sprint(h.rows) != "[1 1 1]" {
+		t.Fatalf("statements wrote %v rows, want [1 1 1]", h.rows)
+	}
+}
+
+// A set whose context ends while it waits is taken out of the queue: it
+// returns the context's error and writes nothing.
+func TestQueuedSetCancelled(t *testing.T) {
+	h := openHeld(t)
+	exp := time.Now().Add(time.Hour)
+	done := make(chan error, 1)
+	go func() { done <- h.s.Set(ctx, idOf(100), store.Record{Data: sessOf("first"), Expires: exp}) }()
+	<-h.first
+	cctx, cancel := context.WithCancel(ctx)
+	waiting := make(chan error, 1)
+	go func() { waiting <- h.s.Set(cctx, idOf(1), store.Record{Data: sessOf("a"), Expires: exp}) }()
+	h.waitQueued(t, 1)
+	cancel()
+	if err := <-waiting; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled set = %v, want context.Canceled", err)
+	}
+	close(h.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.s.Get(ctx, idOf(1)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the cancelled set's row: %v, want ErrNotFound", err)
+	}
+	// The store still takes sets.
+	if err := h.s.Set(ctx, idOf(2), store.Record{Data: sessOf("b"), Expires: exp}); err != nil {
+		t.Fatal(err)
+	}
+}
