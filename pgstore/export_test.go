@@ -16,8 +16,4 @@ var Jitter = jitter
 func SetSetsHook(o *Options, before func(n int)) { o.beforeSets = before }
 
 // QueuedSets is the number of sets waiting for the next statement.
-func QueuedSets(s *Store) int {
-	s.sets.mu.Lock()
-	defer s.sets.mu.Unlock()
-	return len(s.sets.queue)
-}
+func QueuedSets(s *Store) int { return s.sets.Queued() }

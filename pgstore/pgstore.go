@@ -111,6 +111,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/galleta-go/galleta/internal/batch"
 	"github.com/galleta-go/galleta/internal/groupcommit"
 	"github.com/galleta-go/galleta/store"
 )
@@ -209,7 +210,7 @@ type Store struct {
 	log         *slog.Logger
 
 	group groupcommit.Group[pending, carry] // overlapping updates of one session
-	sets  setBatcher                        // overlapping sets (setbatch.go)
+	sets  batch.Batcher[setItem]            // overlapping sets (setbatch.go)
 
 	setupSem chan struct{} // one setup at a time; waiting honours ctx
 	ready    atomic.Bool   // setup done
@@ -289,6 +290,7 @@ func newStore(pool *pgxpool.Pool, o Options) (*Store, error) {
 		pruneAfter:  o.after,
 		pruned:      o.pruned,
 		beforeSets:  o.beforeSets,
+		sets:        newSetBatcher(),
 	}
 	if s.schema != "" {
 		s.qtable = pgx.Identifier{s.schema, s.table}.Sanitize()

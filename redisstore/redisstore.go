@@ -81,6 +81,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/galleta-go/galleta/internal/batch"
 	"github.com/galleta-go/galleta/internal/groupcommit"
 	"github.com/galleta-go/galleta/internal/record"
 	"github.com/galleta-go/galleta/store"
@@ -144,6 +145,7 @@ type Store struct {
 
 	clock   clockOffset
 	group   groupcommit.Group[pending, carry] // overlapping updates of one session
+	sets    batch.Batcher[setItem]            // overlapping sets of different sessions
 	closed  atomic.Bool
 	closeMu sync.Mutex
 }
@@ -183,6 +185,7 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 		maxAttempts: o.MaxUpdateAttempts,
 		now:         o.Now,
 		log:         o.Logger,
+		sets:        batch.Batcher[setItem]{Max: maxSetBatch, Key: func(i setItem) string { return i.key }},
 	}
 	s.clock.sem = make(chan struct{}, 1)
 	if s.prefix == "" {
@@ -412,7 +415,44 @@ func (s *Store) Set(ctx context.Context, id string, rec store.Record) error {
 	if exp <= s.now().UnixMilli() {
 		return s.fail("delete expired session", s.client.Del(ctx, key).Err())
 	}
-	return s.fail("save session", s.client.Do(ctx, "SET", key, rec.Data, "PXAT", exp+off).Err())
+	return s.fail("save session", s.sets.Do(ctx, setItem{key, rec.Data, exp + off}, s.writeSets))
+}
+
+// Sets of different sessions (new sessions, mostly) that overlap are sent
+// together (internal/batch): one pipeline of SET commands, one round trip
+// for all of them, each with its own answer.
+
+// maxSetBatch bounds the commands of one pipeline.
+const maxSetBatch = 256
+
+// setItem is one SET.
+type setItem struct {
+	key  string
+	data []byte
+	pxat int64 // Redis's clock, ms
+}
+
+// writeSets sends the SETs of b and sets each one's Err.
+func (s *Store) writeSets(b []*batch.Req[setItem]) {
+	if len(b) == 1 {
+		r := b[0]
+		r.Err = s.client.Do(r.Ctx, "SET", r.Item.key, r.Item.data, "PXAT", r.Item.pxat).Err()
+		return
+	}
+	ctx, cancel := batch.Context(b)
+	defer cancel()
+	cmds := make([]*redis.Cmd, len(b))
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range b {
+			cmds[i] = p.Do(ctx, "SET", r.Item.key, r.Item.data, "PXAT", r.Item.pxat)
+		}
+		return nil
+	})
+	for i, r := range b {
+		if r.Err = cmds[i].Err(); r.Err == nil && err != nil && cmds[i].Val() == nil {
+			r.Err = err // no answer of its own
+		}
+	}
 }
 
 // Delete removes id. Deleting a missing id is not an error.
