@@ -1,4 +1,4 @@
-// Package batch writes overlapping calls together: a call that finds no
+// Package batch runs overlapping calls together: a call that finds no
 // other running runs alone, at once; calls that arrive while one runs wait
 // for it and then run together, all of them, in one action (one INSERT of
 // many rows, one pipeline of many commands). Under load the batches grow
@@ -8,6 +8,7 @@ package batch
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -28,7 +29,8 @@ type Batcher[T any] struct {
 	Max int
 	// Key names what a call writes: one batch holds one call per key
 	// (a later call of a key already taken waits for the next batch, so
-	// calls of one key run in the order they came).
+	// calls of one key run in the order they came). Nil: no such rule
+	// (reads, which the run function may share between calls of a key).
 	Key func(T) string
 
 	mu      sync.Mutex
@@ -38,9 +40,11 @@ type Batcher[T any] struct {
 
 // Do runs item, alone or in a batch with the calls that overlap it, and
 // returns its Err. run writes a batch and sets each Req's Err; it runs on
-// the goroutine of one of the batch's callers. A call whose ctx ends while
-// it waits leaves the queue and returns ctx.Err() without being run; once
-// its batch is taken, it waits for the batch's answer.
+// the goroutine of one of the batch's callers, under Context. A call whose
+// ctx ends returns ctx.Err() at once: unrun if it was still waiting, or
+// with its batch still on the way (whose outcome it then does not report,
+// as with any call cut off while its request is out); the caller running
+// the batch returns when the batch does, by its deadline (see Context).
 func (b *Batcher[T]) Do(ctx context.Context, item T, run func(batch []*Req[T])) error {
 	r := &Req[T]{Item: item, Ctx: ctx, done: make(chan struct{})}
 	b.mu.Lock()
@@ -56,17 +60,25 @@ func (b *Batcher[T]) Do(ctx context.Context, item T, run func(batch []*Req[T])) 
 	case <-r.done:
 	case <-ctx.Done():
 		b.mu.Lock()
-		if !r.lead { // handed the running role: it must run, below
-			for i, q := range b.queue {
-				if q == r { // not taken yet: nothing was sent
-					b.queue = append(b.queue[:i], b.queue[i+1:]...)
-					b.mu.Unlock()
-					return ctx.Err()
-				}
+		select {
+		case <-r.done:
+			if !r.lead { // answered meanwhile
+				b.mu.Unlock()
+				return r.Err
 			}
+			// Handed the running role with no caller to use it: leave
+			// the queue and hand the role on.
+			b.remove(r)
+			next := b.handOff()
+			b.mu.Unlock()
+			if next != nil {
+				close(next.done)
+			}
+		default:
+			b.remove(r) // not taken yet: nothing was sent; else its batch is on the way
+			b.mu.Unlock()
 		}
-		b.mu.Unlock()
-		<-r.done // taken (its batch is on the way) or leading
+		return ctx.Err()
 	}
 	if !r.lead {
 		return r.Err
@@ -78,6 +90,26 @@ func (b *Batcher[T]) Do(ctx context.Context, item T, run func(batch []*Req[T])) 
 	return r.Err
 }
 
+// remove takes r out of the queue, if it is there (b.mu held).
+func (b *Batcher[T]) remove(r *Req[T]) {
+	if i := slices.Index(b.queue, r); i >= 0 {
+		b.queue = slices.Delete(b.queue, i, i+1)
+	}
+}
+
+// handOff gives the running role to the first waiting call, whose done
+// the caller closes after unlocking, or ends it when none waits (b.mu
+// held).
+func (b *Batcher[T]) handOff() *Req[T] {
+	if len(b.queue) == 0 {
+		b.running = false
+		return nil
+	}
+	next := b.queue[0]
+	next.lead = true
+	return next
+}
+
 // Queued is the number of calls waiting for the next batch.
 func (b *Batcher[T]) Queued() int {
 	b.mu.Lock()
@@ -86,17 +118,26 @@ func (b *Batcher[T]) Queued() int {
 }
 
 // take removes the next batch from the queue (b.mu held): up to Max calls,
-// one per key.
+// one per key; a call whose caller is gone is dropped unrun.
 func (b *Batcher[T]) take() []*Req[T] {
 	var batch []*Req[T]
 	seen := make(map[string]bool, len(b.queue))
 	rest := b.queue[:0]
 	for _, r := range b.queue {
-		k := b.Key(r.Item)
-		if len(batch) < max(1, b.Max) && !seen[k] {
-			seen[k] = true
+		switch {
+		case r.Ctx.Err() != nil:
+			r.Err = r.Ctx.Err()
+			if !r.lead { // the leader's done is closed already
+				close(r.done)
+			}
+		case len(batch) >= max(1, b.Max):
+			rest = append(rest, r)
+		case b.Key == nil:
 			batch = append(batch, r)
-		} else {
+		case !seen[b.Key(r.Item)]:
+			seen[b.Key(r.Item)] = true
+			batch = append(batch, r)
+		default:
 			rest = append(rest, r)
 		}
 	}
@@ -105,8 +146,7 @@ func (b *Batcher[T]) take() []*Req[T] {
 	return batch
 }
 
-// runBatch runs batch, answers its calls, and hands the running role to
-// the first waiting call, if any, whose own call goes first in its batch.
+// runBatch runs batch, answers its calls, and hands the running role on.
 func (b *Batcher[T]) runBatch(batch []*Req[T], run func([]*Req[T])) {
 	if len(batch) > 0 {
 		run(batch)
@@ -117,30 +157,28 @@ func (b *Batcher[T]) runBatch(batch []*Req[T], run func([]*Req[T])) {
 		}
 	}
 	b.mu.Lock()
-	if len(b.queue) == 0 {
-		b.running = false
-		b.mu.Unlock()
-		return
-	}
-	next := b.queue[0]
-	next.lead = true
+	next := b.handOff()
 	b.mu.Unlock()
-	close(next.done)
+	if next != nil {
+		close(next.done)
+	}
 }
 
 // Context is the context of an action done for several callers: not
-// cancelled when one of them goes away, and bounded by the latest of their
-// deadlines (unbounded when one of them has none).
+// cancelled when one of them goes away, and bounded by the earliest of
+// their deadlines, so that the caller running the batch (whose goroutine
+// it runs on) returns by its own deadline, as every other caller does
+// (unbounded when none of them has a deadline).
 func Context[T any](batch []*Req[T]) (context.Context, context.CancelFunc) {
-	var latest time.Time
+	var earliest time.Time
 	for _, r := range batch {
-		dl, ok := r.Ctx.Deadline()
-		if !ok {
-			return context.WithoutCancel(batch[0].Ctx), func() {}
-		}
-		if dl.After(latest) {
-			latest = dl
+		if dl, ok := r.Ctx.Deadline(); ok && (earliest.IsZero() || dl.Before(earliest)) {
+			earliest = dl
 		}
 	}
-	return context.WithDeadline(context.WithoutCancel(batch[0].Ctx), latest)
+	ctx := context.WithoutCancel(batch[0].Ctx)
+	if earliest.IsZero() {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, earliest)
 }

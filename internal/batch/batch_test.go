@@ -158,19 +158,19 @@ func TestContext(t *testing.T) {
 	defer c1()
 	late, c2 := context.WithTimeout(base, time.Hour)
 	defer c2()
-	ctx, cancel := Context([]*Req[int]{{Ctx: early}, {Ctx: late}})
+	ctx, cancel := Context([]*Req[int]{{Ctx: late}, {Ctx: base}, {Ctx: early}})
 	defer cancel()
-	want, _ := late.Deadline()
+	want, _ := early.Deadline()
 	if dl, ok := ctx.Deadline(); !ok || !dl.Equal(want) {
-		t.Fatalf("deadline %v, %v; want the latest, %v", dl, ok, want)
+		t.Fatalf("deadline %v, %v; want the earliest, %v", dl, ok, want)
 	}
-	c1() // one caller goes away: the batch goes on
+	c2() // one caller goes away: the batch goes on
 	if ctx.Err() != nil {
 		t.Fatal("the batch's context ended with one caller's")
 	}
-	ctx2, cancel2 := Context([]*Req[int]{{Ctx: early}, {Ctx: base}})
+	ctx2, cancel2 := Context([]*Req[int]{{Ctx: base}, {Ctx: base}})
 	defer cancel2()
 	if _, ok := ctx2.Deadline(); ok {
-		t.Fatal("a caller without a deadline: the batch should have none")
+		t.Fatal("no caller has a deadline: the batch should have none")
 	}
 }
