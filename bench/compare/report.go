@@ -410,7 +410,7 @@ func svg(res *results) string {
 			txt := thousands(br.v)
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text>`, float64(labelW)+wpx+6, y+12, txt)
 			if br.lost > 0 {
-				fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#c62828" font-weight="bold">lost %d</text>`, float64(labelW)+wpx+12+7*float64(len(txt)), y+12, br.lost)
+				fmt.Fprintf(&b, `<text x="%.1f" y="%d" fill="#c62828" font-weight="bold">lost up to %d/%d</text>`, float64(labelW)+wpx+12+7*float64(len(txt)), y+12, br.lost, res.Burst)
 			}
 			b.WriteString("\n")
 			y += barH + gap

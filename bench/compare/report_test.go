@@ -80,7 +80,7 @@ func TestMarkdownAndSVG(t *testing.T) {
 		}
 	}
 	s := svg(res)
-	if !strings.HasPrefix(s, "<svg ") || !strings.Contains(s, "lost 150") || strings.Contains(s, "lost 0") {
+	if !strings.HasPrefix(s, "<svg ") || !strings.Contains(s, "lost up to 150/200") || strings.Contains(s, "lost up to 0") {
 		t.Errorf("svg does not mark exactly scs's losses:\n%s", s)
 	}
 }
