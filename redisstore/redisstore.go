@@ -480,8 +480,13 @@ func (s *Store) readMany(b []*batch.Req[*readItem]) {
 			results[key] = result{st, err}
 		}
 	}
+	handed := make(map[string]bool, len(results))
 	for _, r := range b {
 		res := results[r.Item.key]
+		if handed[r.Item.key] {
+			res.st.raw = bytes.Clone(res.st.raw) // each Get owns its bytes
+		}
+		handed[r.Item.key] = true
 		r.Item.st, r.Err = res.st, res.err
 	}
 }
