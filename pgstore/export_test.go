@@ -20,6 +20,3 @@ func QueuedSets(s *Store) int { return s.sets.Queued() }
 
 // QueuedReads is the number of Gets waiting for the next read.
 func QueuedReads(s *Store) int { return s.reads.Queued() }
-
-// QueuedCAS is the number of compare-and-sets waiting for the next statement.
-func QueuedCAS(s *Store) int { return s.cas.Queued() }

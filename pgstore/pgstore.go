@@ -212,7 +212,6 @@ type Store struct {
 	group groupcommit.Group[pending, carry] // overlapping updates of one session
 	sets  batch.Batcher[setItem]            // overlapping sets (batch.go)
 	reads batch.Batcher[*readItem]          // overlapping gets (batch.go)
-	cas   batch.Batcher[*casItem]           // overlapping compare-and-sets (batch.go)
 
 	setupSem chan struct{} // one setup at a time; waiting honours ctx
 	ready    atomic.Bool   // setup done
@@ -294,7 +293,6 @@ func newStore(pool *pgxpool.Pool, o Options) (*Store, error) {
 		beforeSets:  o.beforeSets,
 		sets:        newSetBatcher(),
 		reads:       batch.Batcher[*readItem]{Max: maxSetBatch},
-		cas:         batch.Batcher[*casItem]{Max: maxSetBatch, Key: func(i *casItem) string { return i.id }},
 	}
 	if s.schema != "" {
 		s.qtable = pgx.Identifier{s.schema, s.table}.Sanitize()
