@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -9,71 +8,6 @@ import (
 	"github.com/galleta-go/galleta/internal/batch"
 	"github.com/jackc/pgx/v5/pgconn"
 )
-
-// Gets that overlap are read together (internal/batch): the Gets that
-// arrive while a read runs wait for it and then go in one SELECT ... WHERE
-// sid = ANY(...), one row per id however many Gets want it. Every read
-// starts after each of its Gets arrived, so none sees less than was
-// written before it began.
-
-// readItem is one Get's id and clock, and after its read, the row.
-type readItem struct {
-	id  string
-	now time.Time
-	r   row
-}
-
-// readMany reads the rows of b's ids and answers every Get (each Get then
-// judges the row's expiry by its own clock reading).
-func (s *Store) readMany(b []*batch.Req[*readItem]) {
-	if len(b) == 1 {
-		it := b[0].Item
-		it.r, b[0].Err = s.read(b[0].Ctx, it.id, it.now)
-		return
-	}
-	ids := make([]string, 0, len(b))
-	seen := make(map[string]bool, len(b))
-	now := b[0].Item.now
-	for _, r := range b {
-		if !seen[r.Item.id] {
-			seen[r.Item.id] = true
-			ids = append(ids, r.Item.id)
-		}
-		if r.Item.now.Before(now) {
-			now = r.Item.now // the earliest: a superset of every Get's live rows
-		}
-	}
-	ctx, cancel := batch.Context(b)
-	defer cancel()
-	found := make(map[string]row, len(ids))
-	err := s.retry(ctx, true, func() error {
-		clear(found)
-		rows, err := s.pool.Query(ctx, s.sql.getMany, ids, now)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var r row
-			if err := rows.Scan(&id, &r.data, &r.expire); err != nil {
-				return err
-			}
-			r.found = true
-			found[id] = r
-		}
-		return rows.Err()
-	})
-	handed := make(map[string]bool, len(ids))
-	for _, r := range b {
-		row := found[r.Item.id]
-		if handed[r.Item.id] {
-			row.data = bytes.Clone(row.data) // each Get owns its bytes
-		}
-		handed[r.Item.id] = true
-		r.Item.r, r.Err = row, err
-	}
-}
 
 // Sets of different sessions (new sessions, mostly) that overlap are
 // written together (internal/batch): one INSERT of many rows, one round

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
 )
@@ -193,82 +190,5 @@ func TestQueuedSetCancelled(t *testing.T) {
 	// The store still takes sets.
 	if err := h.s.Set(ctx, idOf(2), store.Record{Data: sessOf("b"), Expires: exp}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// holdTracer holds the pool's first query whose SQL starts with hold until
-// release, and counts the queries whose SQL contains many.
-type holdTracer struct {
-	hold, many     string
-	first, release chan struct{}
-	once           sync.Once
-	mu             sync.Mutex
-	manyQueries    int
-}
-
-func (h *holdTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	if strings.HasPrefix(d.SQL, h.hold) {
-		h.once.Do(func() { close(h.first); <-h.release })
-	}
-	if strings.Contains(d.SQL, h.many) {
-		h.mu.Lock()
-		h.manyQueries++
-		h.mu.Unlock()
-	}
-	return ctx
-}
-
-func (h *holdTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-
-// Gets that overlap share one SELECT, one row per id: with one read held,
-// 30 Gets of three sessions (and one unknown id) wait and are answered by
-// one statement, each with its own session.
-func TestOverlappingGetsShareASelect(t *testing.T) {
-	tr := &holdTracer{hold: "SELECT sess", many: "ANY($1", first: make(chan struct{}), release: make(chan struct{})}
-	cfg := testpg.Config(t)
-	cfg.ConnConfig.Tracer = tr
-	s, _ := open(t, cfg, pgstore.Options{})
-	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-	for i := range 3 {
-		if err := s.Set(ctx, idOf(i), store.Record{Data: sessOf(fmt.Sprint("u", i)), Expires: exp}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var wg sync.WaitGroup
-	recs := make([]store.Record, 31)
-	errs := make([]error, 31)
-	get := func(i int) {
-		defer wg.Done()
-		recs[i], errs[i] = s.Get(ctx, idOf(i%4))
-	}
-	wg.Add(1)
-	go get(0)
-	<-tr.first
-	for i := 1; i < 31; i++ {
-		wg.Add(1)
-		go get(i)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for pgstore.QueuedReads(s) != 30 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d gets queued after 10 s, want 30", pgstore.QueuedReads(s))
-		}
-		time.Sleep(time.Millisecond) // polling a condition, not an assertion
-	}
-	close(tr.release)
-	wg.Wait()
-	for i := range 31 {
-		if i%4 == 3 {
-			if !errors.Is(errs[i], store.ErrNotFound) {
-				t.Fatalf("get %d of an unknown id: %v, want ErrNotFound", i, errs[i])
-			}
-			continue
-		}
-		if errs[i] != nil || !strings.Contains(string(recs[i].Data), fmt.Sprintf(`"user":"u%d"`, i%4)) || !recs[i].Expires.Equal(exp) {
-			t.Fatalf("get %d: %s, %v, %v", i, recs[i].Data, recs[i].Expires, errs[i])
-		}
-	}
-	if tr.manyQueries != 1 {
-		t.Fatalf("%d statements read many rows, want 1 for the 30 queued gets", tr.manyQueries)
 	}
 }

@@ -9,7 +9,6 @@ import "strings"
 // to_timestamp() does. Text comparisons use COLLATE "C": byte equality.
 type statements struct {
 	get       string // $1 sid, $2 now → sess, expire
-	getMany   string // $1 sids, $2 now → sid, sess, expire: get's rows at once
 	set       string // $1 sid, $2 sess, $3 expire
 	setMany   string // $1 sids, $2 sesses (json), $3 expires: set's rows at once
 	del       string // $1 sid
@@ -37,8 +36,7 @@ func buildStatements(t string) statements {
 	r := strings.NewReplacer("{T}", t)
 	q := func(s string) string { return r.Replace(s) }
 	return statements{
-		get:     q(`SELECT sess, expire::timestamptz FROM {T} WHERE sid = $1 AND expire > $2::timestamptz`),
-		getMany: q(`SELECT sid, sess, expire::timestamptz FROM {T} WHERE sid = ANY($1::text[]) AND expire > $2::timestamptz`),
+		get: q(`SELECT sess, expire::timestamptz FROM {T} WHERE sid = $1 AND expire > $2::timestamptz`),
 		set: q(`INSERT INTO {T} (sid, sess, expire) VALUES ($1, $2, $3::timestamptz) ` +
 			`ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire`),
 		setMany: q(`INSERT INTO {T} (sid, sess, expire) SELECT * FROM unnest($1::text[], $2::json[], $3::timestamptz[]) ` +
