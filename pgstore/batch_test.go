@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
 )
@@ -41,13 +42,7 @@ func openHeld(t *testing.T) *heldSets {
 // waitQueued waits until n sets wait for the next statement.
 func (h *heldSets) waitQueued(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for pgstore.QueuedSets(h.s) != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sets queued after 10 s, want %d", pgstore.QueuedSets(h.s), n)
-		}
-		time.Sleep(time.Millisecond) // polling a condition, not an assertion
-	}
+	storecheck.WaitQueued(t, func() int { return pgstore.QueuedSets(h.s) }, n)
 }
 
 func sessOf(user string) []byte {

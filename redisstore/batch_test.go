@@ -92,13 +92,7 @@ func TestOverlappingSetsSharePipeline(t *testing.T) {
 				wg.Add(1)
 				go set(i)
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for redisstore.QueuedSets(s) != 31 {
-				if time.Now().After(deadline) {
-					t.Fatalf("%d sets queued after 10 s, want 31", redisstore.QueuedSets(s))
-				}
-				time.Sleep(time.Millisecond) // polling a condition, not an assertion
-			}
+			storecheck.WaitQueued(t, func() int { return redisstore.QueuedSets(s) }, 31)
 			close(hook.release)
 			wg.Wait()
 			for i, err := range errs {

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Quiet is a logger that discards, for stores and Managers whose logs a
@@ -83,5 +84,18 @@ func URLsRefused(t *testing.T, urls []string, open func(url string) (io.Closer, 
 		if strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%s: the error shows the password: %v", bad, err)
 		}
+	}
+}
+
+// WaitQueued waits (at most 10 s) until queued reports want calls waiting
+// in a store's batch queue, and fails the test otherwise.
+func WaitQueued(t testing.TB, queued func() int, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for queued() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls queued after 10 s, want %d", queued(), want)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not an assertion
 	}
 }
