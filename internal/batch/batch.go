@@ -36,6 +36,8 @@ type Batcher[T any] struct {
 	mu      sync.Mutex
 	queue   []*Req[T]
 	running bool
+
+	beforePass func(next *Req[T]) // tests: runs between handOff and waking next
 }
 
 // Do runs item, alone or in a batch with the calls that overlap it, and
@@ -60,20 +62,22 @@ func (b *Batcher[T]) Do(ctx context.Context, item T, run func(batch []*Req[T])) 
 	case <-r.done:
 	case <-ctx.Done():
 		b.mu.Lock()
-		select {
-		case <-r.done:
-			if !r.lead { // answered meanwhile
-				b.mu.Unlock()
-				return r.Err
-			}
-			// Handed the running role with no caller to use it: leave
-			// the queue and hand the role on.
+		if r.lead {
+			// Handed the running role (its done closed, or about to be:
+			// handOff marks lead under b.mu and closes done after) with
+			// no caller left to use it: leave the queue and hand the role
+			// on. Judged by lead, not by done, so a role handed just as
+			// the deadline came is never dropped with nobody holding it.
 			b.remove(r)
 			next := b.handOff()
 			b.mu.Unlock()
-			if next != nil {
-				close(next.done)
-			}
+			b.pass(next)
+			return ctx.Err()
+		}
+		select {
+		case <-r.done: // answered meanwhile
+			b.mu.Unlock()
+			return r.Err
 		default:
 			b.remove(r) // not taken yet: nothing was sent; else its batch is on the way
 			b.mu.Unlock()
@@ -98,8 +102,8 @@ func (b *Batcher[T]) remove(r *Req[T]) {
 }
 
 // handOff gives the running role to the first waiting call, whose done
-// the caller closes after unlocking, or ends it when none waits (b.mu
-// held).
+// the caller closes (pass) after unlocking, or ends it when none waits
+// (b.mu held).
 func (b *Batcher[T]) handOff() *Req[T] {
 	if len(b.queue) == 0 {
 		b.running = false
@@ -159,9 +163,18 @@ func (b *Batcher[T]) runBatch(batch []*Req[T], run func([]*Req[T])) {
 	b.mu.Lock()
 	next := b.handOff()
 	b.mu.Unlock()
-	if next != nil {
-		close(next.done)
+	b.pass(next)
+}
+
+// pass wakes next, handed the running role by handOff, if any.
+func (b *Batcher[T]) pass(next *Req[T]) {
+	if next == nil {
+		return
 	}
+	if b.beforePass != nil {
+		b.beforePass(next)
+	}
+	close(next.done)
 }
 
 // Context is the context of an action done for several callers: not

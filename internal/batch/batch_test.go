@@ -174,3 +174,50 @@ func TestContext(t *testing.T) {
 		t.Fatal("no caller has a deadline: the batch should have none")
 	}
 }
+
+// A call handed the running role just as its context ends (between the
+// handOff that picks it and the wake-up) hands the role on: the batcher
+// is never left running with nobody to run it. Before the fix, the call
+// saw its done still open, left as if never taken, and every later call
+// queued until its own deadline: the stores' fault tests' "first request
+// after the fault ended: 503".
+func TestRoleHandedAsDeadlineEnds(t *testing.T) {
+	b := &Batcher[string]{Max: 10}
+	first := make(chan struct{})
+	release := make(chan struct{})
+	run := func(batch []*Req[string]) {
+		if batch[0].Item == "a" {
+			close(first)
+			<-release
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	waiter := make(chan error, 1)
+	b.beforePass = func(next *Req[string]) {
+		b.beforePass = nil // once
+		cancel()
+		if err := <-waiter; !errors.Is(err, context.Canceled) {
+			t.Errorf("the waiter whose context ended got %v", err)
+		}
+	}
+	leader := make(chan error, 1)
+	go func() { leader <- b.Do(context.Background(), "a", run) }()
+	<-first
+	go func() { waiter <- b.Do(ctx, "x", run) }()
+	waitQueued(t, b, 1)
+	close(release)
+	if err := <-leader; err != nil {
+		t.Fatal(err)
+	}
+	// A fresh call must run at once, not wait for a role nobody holds.
+	fresh, cancelFresh := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelFresh()
+	if err := b.Do(fresh, "c", run); err != nil {
+		t.Fatalf("a call after the handed role's caller left: %v (the role was dropped)", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.running || len(b.queue) != 0 {
+		t.Fatalf("after the calls: running %v, %d queued", b.running, len(b.queue))
+	}
+}
