@@ -2,14 +2,19 @@ package pgstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/galleta-go/galleta/internal/storecheck"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
 	"github.com/galleta-go/galleta/store"
 )
@@ -185,5 +190,155 @@ func TestQueuedSetCancelled(t *testing.T) {
 	// The store still takes sets.
 	if err := h.s.Set(ctx, idOf(2), store.Record{Data: sessOf("b"), Expires: exp}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// holdTracer holds the pool's first query whose SQL starts with hold until
+// release, and counts the queries whose SQL contains many.
+type holdTracer struct {
+	hold, many     string
+	first, release chan struct{}
+	held           atomic.Bool
+	mu             sync.Mutex
+	manyQueries    int
+}
+
+func (h *holdTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.HasPrefix(d.SQL, h.hold) && h.held.CompareAndSwap(false, true) {
+		close(h.first) // only the first: the others pass (a sync.Once would hold them too)
+		<-h.release
+	}
+	if strings.Contains(d.SQL, h.many) {
+		h.mu.Lock()
+		h.manyQueries++
+		h.mu.Unlock()
+	}
+	return ctx
+}
+
+func (h *holdTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// Gets that overlap share one SELECT, one row per id: with one read held,
+// 30 Gets of three sessions (and one unknown id) wait and are answered by
+// one statement, each with its own session.
+func TestOverlappingGetsShareASelect(t *testing.T) {
+	tr := &holdTracer{hold: "SELECT sess", many: "ANY($1", first: make(chan struct{}), release: make(chan struct{})}
+	cfg := testpg.Config(t)
+	cfg.ConnConfig.Tracer = tr
+	s, _ := open(t, cfg, pgstore.Options{})
+	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	for i := range 3 {
+		if err := s.Set(ctx, idOf(i), store.Record{Data: sessOf(fmt.Sprint("u", i)), Expires: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	recs := make([]store.Record, 31)
+	errs := make([]error, 31)
+	get := func(i int) {
+		defer wg.Done()
+		recs[i], errs[i] = s.Get(ctx, idOf(i%4))
+	}
+	wg.Add(1)
+	go get(0)
+	<-tr.first
+	for i := 1; i < 31; i++ {
+		wg.Add(1)
+		go get(i)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pgstore.QueuedReads(s) != 30 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d gets queued after 10 s, want 30", pgstore.QueuedReads(s))
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not an assertion
+	}
+	close(tr.release)
+	wg.Wait()
+	for i := range 31 {
+		if i%4 == 3 {
+			if !errors.Is(errs[i], store.ErrNotFound) {
+				t.Fatalf("get %d of an unknown id: %v, want ErrNotFound", i, errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil || !strings.Contains(string(recs[i].Data), fmt.Sprintf(`"user":"u%d"`, i%4)) || !recs[i].Expires.Equal(exp) {
+			t.Fatalf("get %d: %s, %v, %v", i, recs[i].Data, recs[i].Expires, errs[i])
+		}
+	}
+	if tr.manyQueries != 1 {
+		t.Fatalf("%d statements read many rows, want 1 for the 30 queued gets", tr.manyQueries)
+	}
+}
+
+// Compare-and-sets of different sessions that overlap share one UPDATE;
+// a session changed underneath meanwhile misses alone and takes the locked
+// path, where its update runs again on the stored text.
+func TestOverlappingUpdatesShareAStatement(t *testing.T) {
+	tr := &holdTracer{hold: "UPDATE", many: "FROM unnest", first: make(chan struct{}), release: make(chan struct{})}
+	cfg := testpg.Config(t)
+	cfg.ConnConfig.Tracer = tr
+	schema := testpg.Schema(t)
+	s, pool := open(t, cfg, pgstore.Options{Schema: schema})
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(tr.release) }) }
+	defer release() // a failing check must not leave the held statement waiting
+	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	const n = 8
+	for i := range n {
+		if err := s.Set(ctx, idOf(i), store.Record{Data: []byte(`{"n":10}`), Expires: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	incr := func(cur store.Record, found bool) (store.Record, bool, error) {
+		var v struct{ N int }
+		if err := json.Unmarshal(cur.Data, &v); err != nil || !found {
+			return store.Record{}, false, fmt.Errorf("bad current record %q (found %v)", cur.Data, found)
+		}
+		return store.Record{Data: []byte(fmt.Sprintf(`{"n":%d}`, v.N+1)), Expires: cur.Expires}, true, nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	update := func(i int) {
+		defer wg.Done()
+		errs[i] = s.UpdateFrom(ctx, idOf(i), store.Record{Data: []byte(`{"n":10}`), Expires: exp}, incr)
+	}
+	wg.Add(1)
+	go update(0)
+	<-tr.first
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go update(i)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pgstore.QueuedCAS(s) != n-1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d compare-and-sets queued after 10 s, want %d", pgstore.QueuedCAS(s), n-1)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not an assertion
+	}
+	// Another writer changes session 5 under its queued update.
+	if _, err := pool.Exec(ctx, `UPDATE `+pgx.Identifier{schema, "session"}.Sanitize()+` SET sess = '{"n":100}' WHERE sid = $1`, idOf(5)); err != nil {
+		release()
+		wg.Wait()
+		t.Fatal(err)
+	}
+	release()
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("update %d: %v", i, errs[i])
+		}
+		want := `{"n":11}`
+		if i == 5 {
+			want = `{"n":101}`
+		}
+		rec, err := s.Get(ctx, idOf(i))
+		if err != nil || string(rec.Data) != want {
+			t.Fatalf("session %d: %s, %v; want %s", i, rec.Data, err, want)
+		}
+	}
+	if tr.manyQueries != 1 {
+		t.Fatalf("%d statements updated many rows, want 1 for the %d queued", tr.manyQueries, n-1)
 	}
 }

@@ -17,3 +17,9 @@ func SetSetsHook(o *Options, before func(n int)) { o.beforeSets = before }
 
 // QueuedSets is the number of sets waiting for the next statement.
 func QueuedSets(s *Store) int { return s.sets.Queued() }
+
+// QueuedReads is the number of Gets waiting for the next read.
+func QueuedReads(s *Store) int { return s.reads.Queued() }
+
+// QueuedCAS is the number of compare-and-sets waiting for the next statement.
+func QueuedCAS(s *Store) int { return s.cas.Queued() }

@@ -211,6 +211,8 @@ type Store struct {
 
 	group groupcommit.Group[pending, carry] // overlapping updates of one session
 	sets  batch.Batcher[setItem]            // overlapping sets (batch.go)
+	reads batch.Batcher[*readItem]          // overlapping gets (batch.go)
+	cas   batch.Batcher[*casItem]           // overlapping compare-and-sets (batch.go)
 
 	setupSem chan struct{} // one setup at a time; waiting honours ctx
 	ready    atomic.Bool   // setup done
@@ -291,6 +293,8 @@ func newStore(pool *pgxpool.Pool, o Options) (*Store, error) {
 		pruned:      o.pruned,
 		beforeSets:  o.beforeSets,
 		sets:        newSetBatcher(),
+		reads:       batch.Batcher[*readItem]{Max: maxSetBatch},
+		cas:         batch.Batcher[*casItem]{Max: maxSetBatch, Key: func(i *casItem) string { return i.id }},
 	}
 	if s.schema != "" {
 		s.qtable = pgx.Identifier{s.schema, s.table}.Sanitize()
@@ -501,11 +505,11 @@ func (s *Store) Get(ctx context.Context, id string) (store.Record, error) {
 		return store.Record{}, err
 	}
 	now := s.nowMS()
-	r, err := s.read(ctx, id, now)
-	if err != nil {
+	it := &readItem{id: id, now: now}
+	if err := s.reads.Do(ctx, it, s.readMany); err != nil {
 		return store.Record{}, s.fail("get session", err)
 	}
-	rec, ok := s.view(r, now)
+	rec, ok := s.view(it.r, now)
 	if !ok {
 		return store.Record{}, store.ErrNotFound
 	}

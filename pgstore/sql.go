@@ -9,12 +9,14 @@ import "strings"
 // to_timestamp() does. Text comparisons use COLLATE "C": byte equality.
 type statements struct {
 	get       string // $1 sid, $2 now → sess, expire
+	getMany   string // $1 sids, $2 now → sid, sess, expire: get's rows at once
 	set       string // $1 sid, $2 sess, $3 expire
 	setMany   string // $1 sids, $2 sesses (json), $3 expires: set's rows at once
 	del       string // $1 sid
 	delLive   string // $1 sid, $2 now
 	touch     string // $1 sid, $2 expire, $3 now
 	casUpdate string // $1 sid, $2 sess, $3 expire, $4 seen text, $5 now
+	casMany   string // $1 sids, $2 sesses (json), $3 expires, $4 seen texts, $5 now → sid of each row written
 	casDelete string // $1 sid, $2 seen text, $3 now
 	insertNew string // $1 sid, $2 sess, $3 expire, $4 now: insert, or replace an expired row
 	lockRead  string // $1 sid, $2 now → sess, expire (FOR UPDATE)
@@ -36,7 +38,8 @@ func buildStatements(t string) statements {
 	r := strings.NewReplacer("{T}", t)
 	q := func(s string) string { return r.Replace(s) }
 	return statements{
-		get: q(`SELECT sess, expire::timestamptz FROM {T} WHERE sid = $1 AND expire > $2::timestamptz`),
+		get:     q(`SELECT sess, expire::timestamptz FROM {T} WHERE sid = $1 AND expire > $2::timestamptz`),
+		getMany: q(`SELECT sid, sess, expire::timestamptz FROM {T} WHERE sid = ANY($1::text[]) AND expire > $2::timestamptz`),
 		set: q(`INSERT INTO {T} (sid, sess, expire) VALUES ($1, $2, $3::timestamptz) ` +
 			`ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire`),
 		setMany: q(`INSERT INTO {T} (sid, sess, expire) SELECT * FROM unnest($1::text[], $2::json[], $3::timestamptz[]) ` +
@@ -46,6 +49,9 @@ func buildStatements(t string) statements {
 		touch:   q(`UPDATE {T} SET expire = $2::timestamptz WHERE sid = $1 AND expire > $3::timestamptz`),
 		casUpdate: q(`UPDATE {T} SET sess = $2, expire = $3::timestamptz ` +
 			`WHERE sid = $1 AND sess::text COLLATE "C" = $4::text AND expire > $5::timestamptz`),
+		casMany: q(`UPDATE {T} AS t SET sess = u.sess, expire = u.expire ` +
+			`FROM unnest($1::text[], $2::json[], $3::timestamptz[], $4::text[]) AS u(sid, sess, expire, seen) ` +
+			`WHERE t.sid = u.sid AND t.sess::text COLLATE "C" = u.seen COLLATE "C" AND t.expire > $5::timestamptz RETURNING t.sid`),
 		casDelete: q(`DELETE FROM {T} WHERE sid = $1 AND sess::text COLLATE "C" = $2::text AND expire > $3::timestamptz`),
 		insertNew: q(`INSERT INTO {T} AS s (sid, sess, expire) VALUES ($1, $2, $3::timestamptz) ` +
 			`ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire WHERE s.expire <= $4::timestamptz`),

@@ -171,26 +171,30 @@ func (s *Store) update(ctx context.Context, id string, cur row, fresh bool, fn s
 	// row. The statement may have run when its connection breaks, so it
 	// is retried only when it surely did not (SafeToRetry).
 	var n int64
-	err = s.retry(ctx, false, func() error {
-		var sql string
-		var args []any
-		switch {
-		case del && !live:
-			// Nothing live to delete: done, as if fn ran before whatever
-			// creates the row next.
-			n = 1
-			return nil
-		case del:
-			sql, args = s.sql.casDelete, []any{id, string(cur.data), now}
-		case live:
-			sql, args = s.sql.casUpdate, []any{id, string(next.Data), exp, string(cur.data), now}
-		default:
-			sql, args = s.sql.insertNew, []any{id, string(next.Data), exp, now}
-		}
-		tag, err := s.pool.Exec(ctx, sql, args...)
-		n = tag.RowsAffected()
-		return err
-	})
+	if live && !del {
+		// The common case, a change of a live session: overlapping ones
+		// of different sessions share one statement (batch.go).
+		n, err = s.casUpdate(ctx, id, string(next.Data), exp, string(cur.data), now)
+	} else {
+		err = s.retry(ctx, false, func() error {
+			var sql string
+			var args []any
+			switch {
+			case del && !live:
+				// Nothing live to delete: done, as if fn ran before
+				// whatever creates the row next.
+				n = 1
+				return nil
+			case del:
+				sql, args = s.sql.casDelete, []any{id, string(cur.data), now}
+			default:
+				sql, args = s.sql.insertNew, []any{id, string(next.Data), exp, now}
+			}
+			tag, err := s.pool.Exec(ctx, sql, args...)
+			n = tag.RowsAffected()
+			return err
+		})
+	}
 	if err != nil {
 		return s.fail("update session", err)
 	}

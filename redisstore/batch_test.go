@@ -119,3 +119,52 @@ func TestOverlappingSetsSharePipeline(t *testing.T) {
 		})
 	}
 }
+
+// Gets that overlap share a pipeline, and Gets of one key share its read:
+// with one read held, 31 Gets of one busy session wait and are answered by
+// one EVALSHA, each with the record.
+func TestOverlappingGetsShareARead(t *testing.T) {
+	client := testredis.Client(t)
+	hook := &holdHook{cmd: "evalsha", first: make(chan struct{}), release: make(chan struct{})}
+	client.AddHook(hook)
+	prefix := testredis.Prefix(t, client)
+	s, err := redisstore.New(client, redisstore.Options{Prefix: prefix, Logger: storecheck.Quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	if err := s.Set(ctx, testID, store.Record{Data: data, Expires: exp}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	recs := make([]store.Record, 32)
+	errs := make([]error, 32)
+	get := func(i int) {
+		defer wg.Done()
+		recs[i], errs[i] = s.Get(ctx, testID)
+	}
+	wg.Add(1)
+	go get(0)
+	<-hook.first
+	for i := 1; i < 32; i++ {
+		wg.Add(1)
+		go get(i)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for redisstore.QueuedReads(s) != 31 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d gets queued after 10 s, want 31", redisstore.QueuedReads(s))
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not an assertion
+	}
+	close(hook.release)
+	wg.Wait()
+	for i := range 32 {
+		if errs[i] != nil || string(recs[i].Data) != string(data) || !recs[i].Expires.Equal(exp) {
+			t.Fatalf("get %d: %q, %v, %v", i, recs[i].Data, recs[i].Expires, errs[i])
+		}
+	}
+	if fmt.Sprint(hook.pipelines) != "[1]" {
+		t.Fatalf("pipelines carried %v reads, want one pipeline with one read for the 31 gets", hook.pipelines)
+	}
+}

@@ -146,6 +146,7 @@ type Store struct {
 	clock   clockOffset
 	group   groupcommit.Group[pending, carry] // overlapping updates of one session
 	sets    batch.Batcher[setItem]            // overlapping sets of different sessions
+	reads   batch.Batcher[*readItem]          // overlapping Gets
 	closed  atomic.Bool
 	closeMu sync.Mutex
 }
@@ -186,6 +187,7 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 		now:         o.Now,
 		log:         o.Logger,
 		sets:        batch.Batcher[setItem]{Max: maxSetBatch, Key: func(i setItem) string { return i.key }},
+		reads:       batch.Batcher[*readItem]{Max: maxSetBatch},
 	}
 	s.clock.sem = make(chan struct{}, 1)
 	if s.prefix == "" {
@@ -378,11 +380,11 @@ func (s *Store) Get(ctx context.Context, id string) (store.Record, error) {
 	if err != nil {
 		return store.Record{}, s.fail("get session", err)
 	}
-	st, err := s.read(ctx, key)
-	if err != nil {
+	it := &readItem{key: key}
+	if err := s.reads.Do(ctx, it, s.readMany); err != nil {
 		return store.Record{}, s.fail("get session", err)
 	}
-	rec, ok := s.view(st, s.now().UnixMilli(), off)
+	rec, ok := s.view(it.st, s.now().UnixMilli(), off)
 	if !ok {
 		return store.Record{}, store.ErrNotFound
 	}
@@ -416,6 +418,77 @@ func (s *Store) Set(ctx context.Context, id string, rec store.Record) error {
 		return s.fail("delete expired session", s.client.Del(ctx, key).Err())
 	}
 	return s.fail("save session", s.sets.Do(ctx, setItem{key, rec.Data, exp + off}, s.writeSets))
+}
+
+// Gets that overlap are read together (internal/batch): the Gets that
+// arrive while a read runs wait for it, then go in one pipeline, one read
+// per key however many Gets want it. Every read starts after each of its
+// Gets arrived, so a Get never sees less than what was written before it
+// began; the requests of one busy session, which all load the same key,
+// share a round trip.
+
+// readItem is one Get's key and, after its read, what the key held.
+type readItem struct {
+	key string
+	st  state
+}
+
+// readMany reads the keys of b, once each, and answers every Get.
+func (s *Store) readMany(b []*batch.Req[*readItem]) {
+	if len(b) == 1 {
+		r := b[0]
+		r.Item.st, r.Err = s.read(r.Ctx, r.Item.key)
+		return
+	}
+	ctx, cancel := batch.Context(b)
+	defer cancel()
+	cmds := make(map[string]*redis.Cmd, len(b))
+	_, perr := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range b {
+			if cmds[r.Item.key] == nil {
+				cmds[r.Item.key] = getScript.EvalSha(ctx, p, []string{r.Item.key})
+			}
+		}
+		return nil
+	})
+	type result struct {
+		st  state
+		err error
+	}
+	results := make(map[string]result, len(cmds))
+	for key, cmd := range cmds {
+		res, err := cmd.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			results[key] = result{}
+		case err != nil && redis.HasErrorPrefix(err, "NOSCRIPT"):
+			// The script cache was flushed: the single read loads it.
+			st, err := s.read(ctx, key)
+			results[key] = result{st, err}
+		case err != nil:
+			if perr != nil && res == nil && err == nil {
+				err = perr
+			}
+			results[key] = result{err: err}
+		default:
+			vals, ok := res.([]any)
+			if !ok {
+				results[key] = result{err: fmt.Errorf("redisstore: unexpected script reply %T", res)}
+				continue
+			}
+			st, err := parseState(vals)
+			results[key] = result{st, err}
+		}
+	}
+	handed := make(map[string]bool, len(results))
+	for _, r := range b {
+		res := results[r.Item.key]
+		if handed[r.Item.key] {
+			res.st.raw = bytes.Clone(res.st.raw) // each Get owns its bytes
+		}
+		handed[r.Item.key] = true
+		r.Item.st, r.Err = res.st, res.err
+	}
 }
 
 // Sets of different sessions (new sessions, mostly) that overlap are sent
