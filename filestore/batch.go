@@ -44,7 +44,7 @@ func (s *Store) submit(ctx context.Context, id string, o op) error {
 // runBatch applies the batch's changes in order to the session's file
 // under the session's lock, then does one disk action: write, patch
 // (touch), delete, or nothing.
-func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) {
+func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) (finishing func()) {
 	finish := func(err error) {
 		for _, o := range live {
 			if o.Err == nil {
@@ -55,7 +55,7 @@ func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) {
 	st, err := s.lock(s.stripeOf(id))
 	if err != nil {
 		finish(err)
-		return
+		return nil
 	}
 	defer st.unlock()
 	now := s.now()
@@ -74,7 +74,7 @@ func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) {
 		// A touch patches the inode read here, through the same handle.
 		if cur, err = s.read(id, now, true, touch); err != nil {
 			finish(err)
-			return
+			return nil
 		}
 	} else if !onlySets(live) || s.noAnon.Load() {
 		cur.exists = s.look(id)
@@ -155,10 +155,28 @@ func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) {
 		}
 	}
 	finish(err)
+	if !s.sync || err != nil || (action != write && action != remove) {
+		return nil
+	}
+	// The directory fsync that makes the new name (or its removal)
+	// durable runs after the stripe lock is released and the session's
+	// next batch may start (groupcommit): that batch writes and fsyncs
+	// its file while this one's directory is flushed, and renames after
+	// this rename, so a busy session pays about one fsync per batch, not
+	// two. Nobody in this batch is answered before it is done.
+	what := "write session: sync directory"
+	if action == remove {
+		what = "delete session: sync directory"
+	}
+	return func() {
+		if err := s.dsync.sync(); err != nil {
+			finish(s.ioError(what, err))
+		}
+	}
 }
 
-// writeFile replaces id's file atomically: temporary file, fsync, rename,
-// fsync of the directory. A file that does not exist yet (exists false: a
+// writeFile replaces id's file atomically: temporary file, fsync, rename;
+// the fsync of the directory is runBatch's finishing step. A file that does not exist yet (exists false: a
 // new session) is written unnamed and then linked under its name instead
 // (see writeNew).
 //
@@ -210,12 +228,7 @@ func (s *Store) writeFile(id string, st *stripe, rec store.Record, exists, lookL
 		return s.ioError("write session", err)
 	}
 	s.writes.Add(1)
-	if s.sync {
-		if err := s.dsync.sync(); err != nil {
-			return s.ioError("write session: sync directory", err)
-		}
-	}
-	return nil
+	return nil // runBatch's finishing step syncs the directory
 }
 
 // onlySets reports whether every change of the batch is a set.
@@ -241,8 +254,9 @@ func (s *Store) look(id string) (exists bool) {
 }
 
 // writeNew writes a new session's file as an unnamed file in the session
-// directory (O_TMPFILE), fsyncs it, gives it its name (linkat, which
-// fails rather than replace a file) and fsyncs the directory. Readers see
+// directory (O_TMPFILE), fsyncs it and gives it its name (linkat, which
+// fails rather than replace a file); the directory's fsync follows in
+// runBatch's finishing step. Readers see
 // no name until the content is complete, and a crash before the link
 // leaves nothing behind, as with a temporary file and a rename; but the
 // directory changes once instead of three times (create, rename's remove
@@ -291,12 +305,7 @@ func (s *Store) writeNew(id string, content []byte, expires time.Time) (done boo
 	}
 	s.writes.Add(1)
 	s.linked.Add(1)
-	if s.sync {
-		if err := s.dsync.sync(); err != nil {
-			return true, s.ioError("write session: sync directory", err)
-		}
-	}
-	return true, nil
+	return true, nil // runBatch's finishing step syncs the directory
 }
 
 // patchFile moves a galleta-written file's expiry to rec.Expires: the 13
@@ -333,14 +342,11 @@ func (s *Store) patchFile(id string, cur current, rec store.Record) error {
 	return nil
 }
 
+// removeFile removes id's file (runBatch's finishing step syncs the
+// directory).
 func (s *Store) removeFile(id string) error {
 	if err := s.removeAt(id + ext); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return s.ioError("delete session", err)
-	}
-	if s.sync {
-		if err := s.dsync.sync(); err != nil {
-			return s.ioError("delete session: sync directory", err)
-		}
 	}
 	return nil
 }
@@ -358,6 +364,8 @@ type dirSyncer struct {
 	completed uint64
 	running   bool
 	failed    error
+
+	testHook func() // tests: runs before each fsync
 }
 
 // err is the sticky failure, if any.
@@ -383,6 +391,9 @@ func (d *dirSyncer) sync() error {
 		d.started++
 		gen := d.started
 		d.mu.Unlock()
+		if d.testHook != nil {
+			d.testHook()
+		}
 		err := d.f.Sync()
 		d.mu.Lock()
 		d.running = false

@@ -385,6 +385,59 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// A batch's directory fsync overlaps the next batch of the session: while
+// the first update's fsync of the directory hangs, the second update's
+// file is written and renamed; neither is answered before a directory
+// fsync that began after its rename has ended.
+func TestDirectorySyncOverlapsNextBatch(t *testing.T) {
+	s, c := newTest(t, Options{})
+	exp := c.Now().Add(time.Hour)
+	if err := s.Set(ctx, id1, store.Record{Data: []byte(`{"n":0}`), Expires: exp}); err != nil {
+		t.Fatal(err)
+	}
+	syncing := make(chan struct{})
+	flush := make(chan struct{})
+	var once sync.Once
+	s.dsync.testHook = func() { once.Do(func() { close(syncing); <-flush }) }
+	incr := func(done chan<- error) {
+		done <- s.Update(ctx, id1, func(cur store.Record, found bool) (store.Record, bool, error) {
+			var v struct{ N int }
+			json.Unmarshal(cur.Data, &v)
+			return store.Record{Data: []byte(`{"n":` + itoa(int64(v.N+1)) + `}`), Expires: exp}, true, nil
+		})
+	}
+	first, second := make(chan error, 1), make(chan error, 1)
+	go incr(first)
+	<-syncing // the first update's file is renamed; its directory fsync hangs
+	go incr(second)
+	// The second batch writes while the first's fsync hangs: its value
+	// shows on disk though neither update has been answered.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec, err := s.Get(ctx, id1)
+		if err == nil && string(rec.Data) == `{"n":2}` {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second update was not written while the first's directory fsync ran (file holds %s, %v)", rec.Data, err)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not an assertion
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first update was answered (%v) before its directory fsync ended", err)
+	case err := <-second:
+		t.Fatalf("the second update was answered (%v) before a directory fsync after its rename", err)
+	default:
+	}
+	close(flush)
+	for i, ch := range []chan error{first, second} {
+		if err := <-ch; err != nil {
+			t.Fatalf("update %d: %v", i+1, err)
+		}
+	}
+}
+
 func TestCloseStopsReaperAndIsIdempotent(t *testing.T) {
 	s, err := New(Options{Dir: t.TempDir(), ReapInterval: time.Millisecond, Logger: quiet()})
 	if err != nil {

@@ -581,7 +581,7 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) erro
 	if err != nil {
 		return err
 	}
-	return s.group.Do(ctx, key, &groupcommit.Op[pending]{Payload: pending{ctx: ctx, fn: fn}}, s.runUpdates)
+	return s.group.Do(ctx, key, &groupcommit.Op[pending]{Payload: pending{ctx: ctx, fn: fn}}, s.batchUpdates)
 }
 
 // UpdateFrom is Update starting from seen, the record the caller last read
@@ -601,7 +601,7 @@ func (s *Store) UpdateFrom(ctx context.Context, id string, seen store.Record, fn
 	if !seen.Expires.IsZero() && len(seen.Data) > 0 {
 		p.seen, p.seenExp = seen.Data, seen.Expires.UnixMilli()
 	}
-	return s.group.Do(ctx, key, &groupcommit.Op[pending]{Payload: p}, s.runUpdates)
+	return s.group.Do(ctx, key, &groupcommit.Op[pending]{Payload: p}, s.batchUpdates)
 }
 
 // pending is an Update or UpdateFrom waiting in its session's queue.
@@ -618,6 +618,13 @@ type pending struct {
 type carry struct {
 	known state
 	ok    bool
+}
+
+// batchUpdates is runUpdates for the group: its batches have nothing to
+// finish after the key is handed on.
+func (s *Store) batchUpdates(key string, batch []*groupcommit.Op[pending], c *carry) func() {
+	s.runUpdates(key, batch, c)
+	return nil
 }
 
 // runUpdates applies a batch of overlapping updates of one session (see

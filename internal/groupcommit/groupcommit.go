@@ -9,6 +9,7 @@ package groupcommit
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -54,10 +55,18 @@ type queue[P, C any] struct {
 // hands the queue to the next waiter, so no caller leads for longer than
 // its own change needs. run must set the Err of the ops that failed.
 //
+// run may return a finishing step (nil: none), for work that makes the
+// batch's outcome final but that the next batch of the key need not wait
+// for (the file store's directory fsync, after the rename that ordered
+// the batches): the key is handed to the next leader first, then the step
+// runs on this goroutine, and may set Errs, before the batch's ops are
+// answered. So one batch's flush overlaps the next one's write, and
+// nobody is answered before their batch is final.
+//
 // An op whose ctx ends while it waits to be taken into a batch is dropped
 // and Do returns ctx.Err(); once taken, it runs to the end whatever ctx
 // says (the batch's own calls carry their own deadlines).
-func (g *Group[P, C]) Do(ctx context.Context, key string, op *Op[P], run func(key string, batch []*Op[P], carry *C)) error {
+func (g *Group[P, C]) Do(ctx context.Context, key string, op *Op[P], run func(key string, batch []*Op[P], carry *C) (finish func())) error {
 	op.done = make(chan struct{})
 	op.wake = make(chan struct{}, 1)
 	g.mu.Lock()
@@ -94,7 +103,7 @@ func (g *Group[P, C]) Do(ctx context.Context, key string, op *Op[P], run func(ke
 	return g.lead(key, q, op, run)
 }
 
-func (g *Group[P, C]) lead(key string, q *queue[P, C], op *Op[P], run func(string, []*Op[P], *C)) error {
+func (g *Group[P, C]) lead(key string, q *queue[P, C], op *Op[P], run func(string, []*Op[P], *C) func()) error {
 	for {
 		g.mu.Lock()
 		batch := q.ops
@@ -112,32 +121,51 @@ func (g *Group[P, C]) lead(key string, q *queue[P, C], op *Op[P], run func(strin
 				live = append(live, o)
 			}
 		}
+		var finish func()
 		if len(live) > 0 {
-			run(key, live, &q.carry)
+			finish = run(key, live, &q.carry)
+		}
+		if finish != nil && slices.Contains(live, op) {
+			// The key goes to the next leader while this batch finishes.
+			g.handOff(key, q)
+			finish()
 			for _, o := range live {
 				close(o.done)
 			}
+			return op.Err
+		}
+		if finish != nil {
+			finish()
+		}
+		for _, o := range live {
+			close(o.done)
 		}
 		select {
 		case <-op.done:
 		default:
 			continue
 		}
-		g.mu.Lock()
-		for len(q.ops) > 0 {
-			next := q.ops[0]
-			if next.state.CompareAndSwap(queued, leading) {
-				g.mu.Unlock()
-				next.wake <- struct{}{}
-				return op.Err
-			}
-			q.ops = q.ops[1:] // abandoned
-		}
-		q.running = false
-		delete(g.queues, key)
-		g.mu.Unlock()
+		g.handOff(key, q)
 		return op.Err
 	}
+}
+
+// handOff wakes the next waiter of key to lead, or, when none waits, ends
+// the key's queue.
+func (g *Group[P, C]) handOff(key string, q *queue[P, C]) {
+	g.mu.Lock()
+	for len(q.ops) > 0 {
+		next := q.ops[0]
+		if next.state.CompareAndSwap(queued, leading) {
+			g.mu.Unlock()
+			next.wake <- struct{}{}
+			return
+		}
+		q.ops = q.ops[1:] // abandoned
+	}
+	q.running = false
+	delete(g.queues, key)
+	g.mu.Unlock()
 }
 
 // Waiting returns how many ops wait for key's leader (not counting a batch

@@ -54,10 +54,10 @@ func TestBatchesInOrder(t *testing.T) {
 	}
 	errs := make([]error, 33)
 	var wg sync.WaitGroup
-	wg.Go(func() { errs[0] = g.Do(t.Context(), "k", &Op[int]{Payload: 0}, run) })
+	wg.Go(func() { errs[0] = g.Do(t.Context(), "k", &Op[int]{Payload: 0}, plain(run)) })
 	waitFor(t, "the first batch", func() bool { mu.Lock(); defer mu.Unlock(); return len(batches) == 1 })
 	for i := 1; i <= 32; i++ {
-		wg.Go(func() { errs[i] = g.Do(t.Context(), "k", &Op[int]{Payload: i}, run) })
+		wg.Go(func() { errs[i] = g.Do(t.Context(), "k", &Op[int]{Payload: i}, plain(run)) })
 		waitFor(t, "op queued", func() bool { return g.Waiting("k") == i }) // keeps the order known
 	}
 	close(release)
@@ -97,13 +97,13 @@ func TestAbandoned(t *testing.T) {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { g.Do(t.Context(), "k", &Op[string]{Payload: "leader"}, run) })
+	wg.Go(func() { g.Do(t.Context(), "k", &Op[string]{Payload: "leader"}, plain(run)) })
 	<-started
 	ctx, cancel := context.WithCancel(t.Context())
 	gone := make(chan error)
-	go func() { gone <- g.Do(ctx, "k", &Op[string]{Payload: "gone"}, run) }()
+	go func() { gone <- g.Do(ctx, "k", &Op[string]{Payload: "gone"}, plain(run)) }()
 	waitFor(t, "op queued", func() bool { return g.Waiting("k") == 1 })
-	wg.Go(func() { g.Do(t.Context(), "k", &Op[string]{Payload: "kept"}, run) })
+	wg.Go(func() { g.Do(t.Context(), "k", &Op[string]{Payload: "kept"}, plain(run)) })
 	waitFor(t, "op queued", func() bool { return g.Waiting("k") == 2 })
 	cancel()
 	if err := <-gone; !errors.Is(err, context.Canceled) {
@@ -121,11 +121,11 @@ func TestKeysIndependent(t *testing.T) {
 	var g Group[int, struct{}]
 	block := make(chan struct{})
 	started := make(chan struct{})
-	go g.Do(t.Context(), "slow", &Op[int]{}, func(string, []*Op[int], *struct{}) { close(started); <-block })
+	go g.Do(t.Context(), "slow", &Op[int]{}, func(string, []*Op[int], *struct{}) func() { close(started); <-block; return nil })
 	<-started
 	done := make(chan struct{})
 	go func() {
-		g.Do(t.Context(), "fast", &Op[int]{}, func(string, []*Op[int], *struct{}) {})
+		g.Do(t.Context(), "fast", &Op[int]{}, func(string, []*Op[int], *struct{}) func() { return nil })
 		close(done)
 	}()
 	select {
@@ -152,16 +152,72 @@ func TestCarry(t *testing.T) {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { g.Do(t.Context(), "k", &Op[int]{Payload: 0}, run) })
+	wg.Go(func() { g.Do(t.Context(), "k", &Op[int]{Payload: 0}, plain(run)) })
 	<-started
 	for i := 1; i <= 3; i++ {
-		wg.Go(func() { g.Do(t.Context(), "k", &Op[int]{Payload: i}, run) })
+		wg.Go(func() { g.Do(t.Context(), "k", &Op[int]{Payload: i}, plain(run)) })
 	}
 	waitFor(t, "three ops queued", func() bool { return g.Waiting("k") == 3 })
 	close(release)
 	wg.Wait()
-	g.Do(t.Context(), "k", &Op[int]{Payload: 9}, run)
+	g.Do(t.Context(), "k", &Op[int]{Payload: 9}, plain(run))
 	if fmt.Sprint(seen) != "[0 1 0]" {
 		t.Fatalf("carries seen %v, want [0 1 0]: the second batch sees the first's, a new queue starts at zero", seen)
+	}
+}
+
+// plain adapts a batch function that has nothing to finish.
+func plain[P, C any](f func(string, []*Op[P], *C)) func(string, []*Op[P], *C) func() {
+	return func(k string, b []*Op[P], c *C) func() { f(k, b, c); return nil }
+}
+
+// A batch's finishing step runs after the key went to the next batch: the
+// next batch runs while it does, and the first batch's callers are
+// answered only when it is done, with what it set.
+func TestFinishOverlapsNextBatch(t *testing.T) {
+	var g Group[string, struct{}]
+	startedA := make(chan struct{})
+	release := make(chan struct{}) // lets batch a's run return
+	finishing := make(chan struct{})
+	flush := make(chan struct{}) // lets batch a's finishing step end
+	ranB := make(chan struct{})
+	run := func(_ string, batch []*Op[string], _ *struct{}) func() {
+		switch batch[0].Payload {
+		case "a":
+			close(startedA)
+			<-release
+			return func() {
+				close(finishing)
+				<-flush
+				batch[0].Err = errors.New("flush failed")
+			}
+		case "b":
+			close(ranB)
+		}
+		return nil
+	}
+	errA, errB := make(chan error, 1), make(chan error, 1)
+	go func() { errA <- g.Do(t.Context(), "k", &Op[string]{Payload: "a"}, run) }()
+	<-startedA
+	go func() { errB <- g.Do(t.Context(), "k", &Op[string]{Payload: "b"}, run) }()
+	waitFor(t, "b queued", func() bool { return g.Waiting("k") == 1 })
+	close(release)
+	<-finishing
+	select {
+	case <-ranB:
+	case <-time.After(10 * time.Second):
+		t.Fatal("b's batch did not run while a's finishing step did")
+	}
+	if err := <-errB; err != nil {
+		t.Fatalf("b: %v", err)
+	}
+	select {
+	case err := <-errA:
+		t.Fatalf("a answered (%v) before its finishing step ended", err)
+	default:
+	}
+	close(flush)
+	if err := <-errA; err == nil || err.Error() != "flush failed" {
+		t.Fatalf("a: %v, want the finishing step's error", err)
 	}
 }
