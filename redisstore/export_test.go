@@ -1,7 +1,7 @@
 package redisstore
 
 // QueuedSets is the number of sets waiting for the next pipeline.
-func QueuedSets(s *Store) int { return s.sets.Queued() }
+func QueuedSets(s *Store) int { return s.sets.queued() }
 
 // QueuedReads is the number of Gets waiting for the next read.
-func QueuedReads(s *Store) int { return s.reads.Queued() }
+func QueuedReads(s *Store) int { return s.reads.queued() }

@@ -145,8 +145,8 @@ type Store struct {
 
 	clock   clockOffset
 	group   groupcommit.Group[pending, carry] // overlapping updates of one session
-	sets    batch.Batcher[setItem]            // overlapping sets of different sessions
-	reads   batch.Batcher[*readItem]          // overlapping Gets
+	sets    lanes[setItem]                    // overlapping sets of different sessions, per node
+	reads   lanes[*readItem]                  // overlapping Gets, per node
 	closed  atomic.Bool
 	closeMu sync.Mutex
 }
@@ -186,8 +186,8 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 		maxAttempts: o.MaxUpdateAttempts,
 		now:         o.Now,
 		log:         o.Logger,
-		sets:        batch.Batcher[setItem]{Max: maxSetBatch, Key: func(i setItem) string { return i.key }},
-		reads:       batch.Batcher[*readItem]{Max: maxSetBatch},
+		sets:        newLanes(maxSetBatch, func(i setItem) string { return i.key }),
+		reads:       newLanes[*readItem](maxSetBatch, nil),
 	}
 	s.clock.sem = make(chan struct{}, 1)
 	if s.prefix == "" {
@@ -381,7 +381,7 @@ func (s *Store) Get(ctx context.Context, id string) (store.Record, error) {
 		return store.Record{}, s.fail("get session", err)
 	}
 	it := &readItem{key: key}
-	if err := s.reads.Do(ctx, it, s.readMany); err != nil {
+	if err := s.reads.get(s.nodeOf(ctx, key)).Do(ctx, it, s.readMany); err != nil {
 		return store.Record{}, s.fail("get session", err)
 	}
 	rec, ok := s.view(it.st, s.now().UnixMilli(), off)
@@ -417,12 +417,13 @@ func (s *Store) Set(ctx context.Context, id string, rec store.Record) error {
 	if exp <= s.now().UnixMilli() {
 		return s.fail("delete expired session", s.client.Del(ctx, key).Err())
 	}
-	return s.fail("save session", s.sets.Do(ctx, setItem{key, rec.Data, exp + off}, s.writeSets))
+	return s.fail("save session", s.sets.get(s.nodeOf(ctx, key)).Do(ctx, setItem{key, rec.Data, exp + off}, s.writeSets))
 }
 
 // Gets that overlap are read together (internal/batch): the Gets that
 // arrive while a read runs wait for it, then go in one pipeline, one read
-// per key however many Gets want it. Every read starts after each of its
+// per key however many Gets want it; on a Cluster or Ring, per node (see
+// lanes), so a node that is down holds up only its own keys. Every read starts after each of its
 // Gets arrived, so a Get never sees less than what was written before it
 // began; the requests of one busy session, which all load the same key,
 // share a round trip.
@@ -492,8 +493,8 @@ func (s *Store) readMany(b []*batch.Req[*readItem]) {
 }
 
 // Sets of different sessions (new sessions, mostly) that overlap are sent
-// together (internal/batch): one pipeline of SET commands, one round trip
-// for all of them, each with its own answer.
+// together (internal/batch): one pipeline of SET commands per node, one
+// round trip for all of them, each with its own answer.
 
 // maxSetBatch bounds the commands of one pipeline.
 const maxSetBatch = 256
