@@ -342,3 +342,98 @@ func TestOverlappingUpdatesShareAStatement(t *testing.T) {
 		t.Fatalf("%d statements updated many rows, want 1 for the %d queued", tr.manyQueries, n-1)
 	}
 }
+
+// A row that another transaction holds locked does not hold up the other
+// sessions of its batch: with session 5's row locked elsewhere, the batched
+// compare-and-set writes the other six at once, and session 5's update
+// waits for the lock on its own (the locked path) and then lands.
+func TestLockedRowHoldsUpOnlyItsSession(t *testing.T) {
+	tr := &holdTracer{hold: "UPDATE", many: "FROM unnest", first: make(chan struct{}), release: make(chan struct{})}
+	cfg := testpg.Config(t)
+	cfg.ConnConfig.Tracer = tr
+	cfg.MaxConns = 8
+	schema := testpg.Schema(t)
+	s, pool := open(t, cfg, pgstore.Options{Schema: schema})
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(tr.release) }) }
+	defer release()
+	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	const n = 8
+	for i := range n {
+		if err := s.Set(ctx, idOf(i), store.Record{Data: []byte(`{"n":10}`), Expires: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	incr := func(cur store.Record, found bool) (store.Record, bool, error) {
+		var v struct{ N int }
+		if err := json.Unmarshal(cur.Data, &v); err != nil || !found {
+			return store.Record{}, false, fmt.Errorf("bad current record %q (found %v)", cur.Data, found)
+		}
+		return store.Record{Data: []byte(fmt.Sprintf(`{"n":%d}`, v.N+1)), Expires: cur.Expires}, true, nil
+	}
+	errs := make([]error, n)
+	done := make([]chan struct{}, n)
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	update := func(i int) {
+		defer close(done[i])
+		errs[i] = s.UpdateFrom(ctx, idOf(i), store.Record{Data: []byte(`{"n":10}`), Expires: exp}, incr)
+	}
+	go update(0)
+	<-tr.first
+	for i := 1; i < n; i++ {
+		go update(i)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pgstore.QueuedCAS(s) != n-1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d compare-and-sets queued after 10 s, want %d", pgstore.QueuedCAS(s), n-1)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not an assertion
+	}
+	// Another transaction holds session 5's row.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM `+pgx.Identifier{schema, "session"}.Sanitize()+` WHERE sid = $1 FOR UPDATE`, idOf(5)); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	for i := range n {
+		if i == 5 {
+			continue
+		}
+		select {
+		case <-done[i]:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("update %d still waits 10 s after the batch began: session 5's locked row holds up its batch", i)
+		}
+		if errs[i] != nil {
+			t.Fatalf("update %d: %v", i, errs[i])
+		}
+	}
+	select {
+	case <-done[5]:
+		t.Fatalf("update 5 returned (%v) while its row is locked elsewhere", errs[5])
+	default:
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done[5]
+	if errs[5] != nil {
+		t.Fatalf("update 5 after the lock ended: %v", errs[5])
+	}
+	for i := range n {
+		rec, err := s.Get(ctx, idOf(i))
+		if err != nil || string(rec.Data) != `{"n":11}` {
+			t.Fatalf("session %d: %s, %v; want {\"n\":11}", i, rec.Data, err)
+		}
+	}
+	if tr.manyQueries != 1 {
+		t.Fatalf("%d statements updated many rows, want 1 for the %d queued", tr.manyQueries, n-1)
+	}
+}

@@ -49,9 +49,14 @@ func buildStatements(t string) statements {
 		touch:   q(`UPDATE {T} SET expire = $2::timestamptz WHERE sid = $1 AND expire > $3::timestamptz`),
 		casUpdate: q(`UPDATE {T} SET sess = $2, expire = $3::timestamptz ` +
 			`WHERE sid = $1 AND sess::text COLLATE "C" = $4::text AND expire > $5::timestamptz`),
+		// Rows another transaction holds locked are skipped, not waited
+		// for: one of them would hold up every session of the batch. A
+		// skipped row is not written, so its session takes the locked
+		// path alone (the reap statement takes its rows the same way).
 		casMany: q(`UPDATE {T} AS t SET sess = u.sess, expire = u.expire ` +
 			`FROM unnest($1::text[], $2::json[], $3::timestamptz[], $4::text[]) AS u(sid, sess, expire, seen) ` +
-			`WHERE t.sid = u.sid AND t.sess::text COLLATE "C" = u.seen COLLATE "C" AND t.expire > $5::timestamptz RETURNING t.sid`),
+			`WHERE t.ctid = ANY(ARRAY(SELECT ctid FROM {T} WHERE sid = ANY($1::text[]) FOR UPDATE SKIP LOCKED)) ` +
+			`AND t.sid = u.sid AND t.sess::text COLLATE "C" = u.seen COLLATE "C" AND t.expire > $5::timestamptz RETURNING t.sid`),
 		casDelete: q(`DELETE FROM {T} WHERE sid = $1 AND sess::text COLLATE "C" = $2::text AND expire > $3::timestamptz`),
 		insertNew: q(`INSERT INTO {T} AS s (sid, sess, expire) VALUES ($1, $2, $3::timestamptz) ` +
 			`ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire WHERE s.expire <= $4::timestamptz`),
