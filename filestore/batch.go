@@ -175,10 +175,10 @@ func (s *Store) runBatch(id string, live []*groupcommit.Op[op], _ *struct{}) (fi
 	}
 }
 
-// writeFile replaces id's file atomically: temporary file, fsync, rename;
-// the fsync of the directory is runBatch's finishing step. A file that does not exist yet (exists false: a
-// new session) is written unnamed and then linked under its name instead
-// (see writeNew).
+// writeFile replaces id's file atomically: temporary file, fsync, rename
+// (the fsync of the directory is runBatch's finishing step). A file that
+// does not exist yet (exists false: a new session) is written unnamed and
+// then linked under its name instead (see writeNew).
 //
 // lookLater: nobody looked at the name yet; if the link finds it taken,
 // it is looked at (see look) before it is replaced.
@@ -256,8 +256,8 @@ func (s *Store) look(id string) (exists bool) {
 // writeNew writes a new session's file as an unnamed file in the session
 // directory (O_TMPFILE), fsyncs it and gives it its name (linkat, which
 // fails rather than replace a file); the directory's fsync follows in
-// runBatch's finishing step. Readers see
-// no name until the content is complete, and a crash before the link
+// runBatch's finishing step. Readers see no name until the content is
+// complete, and a crash before the link
 // leaves nothing behind, as with a temporary file and a rename; but the
 // directory changes once instead of three times (create, rename's remove
 // and add), and its lock, which every creation in the directory takes,

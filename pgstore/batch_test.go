@@ -13,6 +13,7 @@ import (
 
 	"github.com/galleta-go/galleta/internal/storecheck"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/galleta-go/galleta/internal/testpg"
 	"github.com/galleta-go/galleta/pgstore"
@@ -271,24 +272,44 @@ func TestOverlappingGetsShareASelect(t *testing.T) {
 	}
 }
 
-// Compare-and-sets of different sessions that overlap share one UPDATE;
-// a session changed underneath meanwhile misses alone and takes the locked
-// path, where its update runs again on the stored text.
-func TestOverlappingUpdatesShareAStatement(t *testing.T) {
+// queuedUpdates is n increments of n sessions (each stored as {"n":10})
+// whose first UPDATE is held, with the other n-1 queued behind it for one
+// batched compare-and-set (see startQueuedUpdates).
+type queuedUpdates struct {
+	s       *pgstore.Store
+	pool    *pgxpool.Pool
+	table   string // the session table, quoted
+	tr      *holdTracer
+	release func() // lets the held UPDATE go on (idempotent)
+	done    []chan struct{}
+	errs    []error // errs[i] is update i's result once done[i] is closed
+}
+
+// startQueuedUpdates starts the updates and returns once n-1 of them are
+// queued. The pool has room for the held statement, the batch, a locked
+// path and one more transaction of the test's.
+func startQueuedUpdates(t *testing.T, n int) *queuedUpdates {
+	t.Helper()
 	tr := &holdTracer{hold: "UPDATE", many: "FROM unnest", first: make(chan struct{}), release: make(chan struct{})}
 	cfg := testpg.Config(t)
 	cfg.ConnConfig.Tracer = tr
+	cfg.MaxConns = 8
 	schema := testpg.Schema(t)
 	s, pool := open(t, cfg, pgstore.Options{Schema: schema})
 	var releaseOnce sync.Once
-	release := func() { releaseOnce.Do(func() { close(tr.release) }) }
-	defer release() // a failing check must not leave the held statement waiting
+	q := &queuedUpdates{
+		s: s, pool: pool, table: pgx.Identifier{schema, "session"}.Sanitize(), tr: tr,
+		release: func() { releaseOnce.Do(func() { close(tr.release) }) },
+		done:    make([]chan struct{}, n),
+		errs:    make([]error, n),
+	}
+	t.Cleanup(q.release) // a failing check must not leave the held statement waiting
 	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-	const n = 8
 	for i := range n {
 		if err := s.Set(ctx, idOf(i), store.Record{Data: []byte(`{"n":10}`), Expires: exp}); err != nil {
 			t.Fatal(err)
 		}
+		q.done[i] = make(chan struct{})
 	}
 	incr := func(cur store.Record, found bool) (store.Record, bool, error) {
 		var v struct{ N int }
@@ -297,17 +318,13 @@ func TestOverlappingUpdatesShareAStatement(t *testing.T) {
 		}
 		return store.Record{Data: []byte(fmt.Sprintf(`{"n":%d}`, v.N+1)), Expires: cur.Expires}, true, nil
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, n)
 	update := func(i int) {
-		defer wg.Done()
-		errs[i] = s.UpdateFrom(ctx, idOf(i), store.Record{Data: []byte(`{"n":10}`), Expires: exp}, incr)
+		defer close(q.done[i])
+		q.errs[i] = s.UpdateFrom(ctx, idOf(i), store.Record{Data: []byte(`{"n":10}`), Expires: exp}, incr)
 	}
-	wg.Add(1)
 	go update(0)
 	<-tr.first
 	for i := 1; i < n; i++ {
-		wg.Add(1)
 		go update(i)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -317,29 +334,45 @@ func TestOverlappingUpdatesShareAStatement(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond) // polling a condition, not an assertion
 	}
+	return q
+}
+
+// wait waits for every update to return.
+func (q *queuedUpdates) wait() {
+	for _, d := range q.done {
+		<-d
+	}
+}
+
+// Compare-and-sets of different sessions that overlap share one UPDATE;
+// a session changed underneath meanwhile misses alone and takes the locked
+// path, where its update runs again on the stored text.
+func TestOverlappingUpdatesShareAStatement(t *testing.T) {
+	const n = 8
+	q := startQueuedUpdates(t, n)
 	// Another writer changes session 5 under its queued update.
-	if _, err := pool.Exec(ctx, `UPDATE `+pgx.Identifier{schema, "session"}.Sanitize()+` SET sess = '{"n":100}' WHERE sid = $1`, idOf(5)); err != nil {
-		release()
-		wg.Wait()
+	if _, err := q.pool.Exec(ctx, `UPDATE `+q.table+` SET sess = '{"n":100}' WHERE sid = $1`, idOf(5)); err != nil {
+		q.release()
+		q.wait()
 		t.Fatal(err)
 	}
-	release()
-	wg.Wait()
+	q.release()
+	q.wait()
 	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("update %d: %v", i, errs[i])
+		if q.errs[i] != nil {
+			t.Fatalf("update %d: %v", i, q.errs[i])
 		}
 		want := `{"n":11}`
 		if i == 5 {
 			want = `{"n":101}`
 		}
-		rec, err := s.Get(ctx, idOf(i))
+		rec, err := q.s.Get(ctx, idOf(i))
 		if err != nil || string(rec.Data) != want {
 			t.Fatalf("session %d: %s, %v; want %s", i, rec.Data, err, want)
 		}
 	}
-	if tr.manyQueries != 1 {
-		t.Fatalf("%d statements updated many rows, want 1 for the %d queued", tr.manyQueries, n-1)
+	if q.tr.manyQueries != 1 {
+		t.Fatalf("%d statements updated many rows, want 1 for the %d queued", q.tr.manyQueries, n-1)
 	}
 }
 
@@ -348,92 +381,50 @@ func TestOverlappingUpdatesShareAStatement(t *testing.T) {
 // compare-and-set writes the other six at once, and session 5's update
 // waits for the lock on its own (the locked path) and then lands.
 func TestLockedRowHoldsUpOnlyItsSession(t *testing.T) {
-	tr := &holdTracer{hold: "UPDATE", many: "FROM unnest", first: make(chan struct{}), release: make(chan struct{})}
-	cfg := testpg.Config(t)
-	cfg.ConnConfig.Tracer = tr
-	cfg.MaxConns = 8
-	schema := testpg.Schema(t)
-	s, pool := open(t, cfg, pgstore.Options{Schema: schema})
-	var releaseOnce sync.Once
-	release := func() { releaseOnce.Do(func() { close(tr.release) }) }
-	defer release()
-	exp := time.Now().Add(time.Hour).Truncate(time.Millisecond)
 	const n = 8
-	for i := range n {
-		if err := s.Set(ctx, idOf(i), store.Record{Data: []byte(`{"n":10}`), Expires: exp}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	incr := func(cur store.Record, found bool) (store.Record, bool, error) {
-		var v struct{ N int }
-		if err := json.Unmarshal(cur.Data, &v); err != nil || !found {
-			return store.Record{}, false, fmt.Errorf("bad current record %q (found %v)", cur.Data, found)
-		}
-		return store.Record{Data: []byte(fmt.Sprintf(`{"n":%d}`, v.N+1)), Expires: cur.Expires}, true, nil
-	}
-	errs := make([]error, n)
-	done := make([]chan struct{}, n)
-	for i := range done {
-		done[i] = make(chan struct{})
-	}
-	update := func(i int) {
-		defer close(done[i])
-		errs[i] = s.UpdateFrom(ctx, idOf(i), store.Record{Data: []byte(`{"n":10}`), Expires: exp}, incr)
-	}
-	go update(0)
-	<-tr.first
-	for i := 1; i < n; i++ {
-		go update(i)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for pgstore.QueuedCAS(s) != n-1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d compare-and-sets queued after 10 s, want %d", pgstore.QueuedCAS(s), n-1)
-		}
-		time.Sleep(time.Millisecond) // polling a condition, not an assertion
-	}
+	q := startQueuedUpdates(t, n)
 	// Another transaction holds session 5's row.
-	tx, err := pool.Begin(ctx)
+	tx, err := q.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM `+pgx.Identifier{schema, "session"}.Sanitize()+` WHERE sid = $1 FOR UPDATE`, idOf(5)); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM `+q.table+` WHERE sid = $1 FOR UPDATE`, idOf(5)); err != nil {
 		t.Fatal(err)
 	}
-	release()
+	q.release()
 	for i := range n {
 		if i == 5 {
 			continue
 		}
 		select {
-		case <-done[i]:
+		case <-q.done[i]:
 		case <-time.After(10 * time.Second):
 			t.Fatalf("update %d still waits 10 s after the batch began: session 5's locked row holds up its batch", i)
 		}
-		if errs[i] != nil {
-			t.Fatalf("update %d: %v", i, errs[i])
+		if q.errs[i] != nil {
+			t.Fatalf("update %d: %v", i, q.errs[i])
 		}
 	}
 	select {
-	case <-done[5]:
-		t.Fatalf("update 5 returned (%v) while its row is locked elsewhere", errs[5])
+	case <-q.done[5]:
+		t.Fatalf("update 5 returned (%v) while its row is locked elsewhere", q.errs[5])
 	default:
 	}
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	<-done[5]
-	if errs[5] != nil {
-		t.Fatalf("update 5 after the lock ended: %v", errs[5])
+	<-q.done[5]
+	if q.errs[5] != nil {
+		t.Fatalf("update 5 after the lock ended: %v", q.errs[5])
 	}
 	for i := range n {
-		rec, err := s.Get(ctx, idOf(i))
+		rec, err := q.s.Get(ctx, idOf(i))
 		if err != nil || string(rec.Data) != `{"n":11}` {
 			t.Fatalf("session %d: %s, %v; want {\"n\":11}", i, rec.Data, err)
 		}
 	}
-	if tr.manyQueries != 1 {
-		t.Fatalf("%d statements updated many rows, want 1 for the %d queued", tr.manyQueries, n-1)
+	if q.tr.manyQueries != 1 {
+		t.Fatalf("%d statements updated many rows, want 1 for the %d queued", q.tr.manyQueries, n-1)
 	}
 }

@@ -29,7 +29,7 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) erro
 	if err := s.begin(ctx, id); err != nil {
 		return err
 	}
-	return s.group.Do(ctx, id, &groupcommit.Op[pending]{Payload: pending{ctx: ctx, fn: fn}}, s.batchUpdates)
+	return s.group.Do(ctx, id, &groupcommit.Op[pending]{Payload: pending{ctx: ctx, fn: fn}}, groupcommit.Plain(s.runUpdates))
 }
 
 // UpdateFrom is Update starting from seen, the record the caller last read
@@ -48,7 +48,7 @@ func (s *Store) UpdateFrom(ctx context.Context, id string, seen store.Record, fn
 	if !seen.Expires.IsZero() && isObject(seen.Data) {
 		p.seen, p.hasSeen = row{found: true, data: seen.Data, expire: seen.Expires}, true
 	}
-	return s.group.Do(ctx, id, &groupcommit.Op[pending]{Payload: p}, s.batchUpdates)
+	return s.group.Do(ctx, id, &groupcommit.Op[pending]{Payload: p}, groupcommit.Plain(s.runUpdates))
 }
 
 // pending is an Update or UpdateFrom waiting in its session's queue.
@@ -65,13 +65,6 @@ type pending struct {
 type carry struct {
 	known row
 	ok    bool
-}
-
-// batchUpdates is runUpdates for the group: its batches have nothing to
-// finish after the key is handed on.
-func (s *Store) batchUpdates(id string, batch []*groupcommit.Op[pending], c *carry) func() {
-	s.runUpdates(id, batch, c)
-	return nil
 }
 
 // runUpdates applies a batch of overlapping updates of one session (see

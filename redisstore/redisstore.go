@@ -423,10 +423,10 @@ func (s *Store) Set(ctx context.Context, id string, rec store.Record) error {
 // Gets that overlap are read together (internal/batch): the Gets that
 // arrive while a read runs wait for it, then go in one pipeline, one read
 // per key however many Gets want it; on a Cluster or Ring, per node (see
-// lanes), so a node that is down holds up only its own keys. Every read starts after each of its
-// Gets arrived, so a Get never sees less than what was written before it
-// began; the requests of one busy session, which all load the same key,
-// share a round trip.
+// lanes), so a node that is down holds up only its own keys. Every read
+// starts after each of its Gets arrived, so a Get never sees less than
+// what was written before it began; the requests of one busy session,
+// which all load the same key, share a round trip.
 
 // readItem is one Get's key and, after its read, what the key held.
 type readItem struct {
@@ -582,7 +582,7 @@ func (s *Store) Update(ctx context.Context, id string, fn store.UpdateFunc) erro
 	if err != nil {
 		return err
 	}
-	return s.group.Do(ctx, key, &groupcommit.Op[pending]{Payload: pending{ctx: ctx, fn: fn}}, s.batchUpdates)
+	return s.group.Do(ctx, key, &groupcommit.Op[pending]{Payload: pending{ctx: ctx, fn: fn}}, groupcommit.Plain(s.runUpdates))
 }
 
 // UpdateFrom is Update starting from seen, the record the caller last read
@@ -602,7 +602,7 @@ func (s *Store) UpdateFrom(ctx context.Context, id string, seen store.Record, fn
 	if !seen.Expires.IsZero() && len(seen.Data) > 0 {
 		p.seen, p.seenExp = seen.Data, seen.Expires.UnixMilli()
 	}
-	return s.group.Do(ctx, key, &groupcommit.Op[pending]{Payload: p}, s.batchUpdates)
+	return s.group.Do(ctx, key, &groupcommit.Op[pending]{Payload: p}, groupcommit.Plain(s.runUpdates))
 }
 
 // pending is an Update or UpdateFrom waiting in its session's queue.
@@ -619,13 +619,6 @@ type pending struct {
 type carry struct {
 	known state
 	ok    bool
-}
-
-// batchUpdates is runUpdates for the group: its batches have nothing to
-// finish after the key is handed on.
-func (s *Store) batchUpdates(key string, batch []*groupcommit.Op[pending], c *carry) func() {
-	s.runUpdates(key, batch, c)
-	return nil
 }
 
 // runUpdates applies a batch of overlapping updates of one session (see

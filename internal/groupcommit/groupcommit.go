@@ -125,20 +125,20 @@ func (g *Group[P, C]) lead(key string, q *queue[P, C], op *Op[P], run func(strin
 		if len(live) > 0 {
 			finish = run(key, live, &q.carry)
 		}
-		if finish != nil && slices.Contains(live, op) {
-			// The key goes to the next leader while this batch finishes.
+		// With a finishing step, the key goes to the next leader while
+		// this batch finishes (once this leader's own op is in it).
+		handed := finish != nil && slices.Contains(live, op)
+		if handed {
 			g.handOff(key, q)
-			finish()
-			for _, o := range live {
-				close(o.done)
-			}
-			return op.Err
 		}
 		if finish != nil {
 			finish()
 		}
 		for _, o := range live {
 			close(o.done)
+		}
+		if handed {
+			return op.Err
 		}
 		select {
 		case <-op.done:
@@ -147,6 +147,14 @@ func (g *Group[P, C]) lead(key string, q *queue[P, C], op *Op[P], run func(strin
 		}
 		g.handOff(key, q)
 		return op.Err
+	}
+}
+
+// Plain adapts a batch function that has nothing to finish, for Do.
+func Plain[P, C any](run func(key string, batch []*Op[P], carry *C)) func(string, []*Op[P], *C) func() {
+	return func(key string, batch []*Op[P], carry *C) func() {
+		run(key, batch, carry)
+		return nil
 	}
 }
 

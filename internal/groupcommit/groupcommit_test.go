@@ -54,10 +54,10 @@ func TestBatchesInOrder(t *testing.T) {
 	}
 	errs := make([]error, 33)
 	var wg sync.WaitGroup
-	wg.Go(func() { errs[0] = g.Do(t.Context(), "k", &Op[int]{Payload: 0}, plain(run)) })
+	wg.Go(func() { errs[0] = g.Do(t.Context(), "k", &Op[int]{Payload: 0}, Plain(run)) })
 	waitFor(t, "the first batch", func() bool { mu.Lock(); defer mu.Unlock(); return len(batches) == 1 })
 	for i := 1; i <= 32; i++ {
-		wg.Go(func() { errs[i] = g.Do(t.Context(), "k", &Op[int]{Payload: i}, plain(run)) })
+		wg.Go(func() { errs[i] = g.Do(t.Context(), "k", &Op[int]{Payload: i}, Plain(run)) })
 		waitFor(t, "op queued", func() bool { return g.Waiting("k") == i }) // keeps the order known
 	}
 	close(release)
@@ -97,13 +97,13 @@ func TestAbandoned(t *testing.T) {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { g.Do(t.Context(), "k", &Op[string]{Payload: "leader"}, plain(run)) })
+	wg.Go(func() { g.Do(t.Context(), "k", &Op[string]{Payload: "leader"}, Plain(run)) })
 	<-started
 	ctx, cancel := context.WithCancel(t.Context())
 	gone := make(chan error)
-	go func() { gone <- g.Do(ctx, "k", &Op[string]{Payload: "gone"}, plain(run)) }()
+	go func() { gone <- g.Do(ctx, "k", &Op[string]{Payload: "gone"}, Plain(run)) }()
 	waitFor(t, "op queued", func() bool { return g.Waiting("k") == 1 })
-	wg.Go(func() { g.Do(t.Context(), "k", &Op[string]{Payload: "kept"}, plain(run)) })
+	wg.Go(func() { g.Do(t.Context(), "k", &Op[string]{Payload: "kept"}, Plain(run)) })
 	waitFor(t, "op queued", func() bool { return g.Waiting("k") == 2 })
 	cancel()
 	if err := <-gone; !errors.Is(err, context.Canceled) {
@@ -152,23 +152,18 @@ func TestCarry(t *testing.T) {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { g.Do(t.Context(), "k", &Op[int]{Payload: 0}, plain(run)) })
+	wg.Go(func() { g.Do(t.Context(), "k", &Op[int]{Payload: 0}, Plain(run)) })
 	<-started
 	for i := 1; i <= 3; i++ {
-		wg.Go(func() { g.Do(t.Context(), "k", &Op[int]{Payload: i}, plain(run)) })
+		wg.Go(func() { g.Do(t.Context(), "k", &Op[int]{Payload: i}, Plain(run)) })
 	}
 	waitFor(t, "three ops queued", func() bool { return g.Waiting("k") == 3 })
 	close(release)
 	wg.Wait()
-	g.Do(t.Context(), "k", &Op[int]{Payload: 9}, plain(run))
+	g.Do(t.Context(), "k", &Op[int]{Payload: 9}, Plain(run))
 	if fmt.Sprint(seen) != "[0 1 0]" {
 		t.Fatalf("carries seen %v, want [0 1 0]: the second batch sees the first's, a new queue starts at zero", seen)
 	}
-}
-
-// plain adapts a batch function that has nothing to finish.
-func plain[P, C any](f func(string, []*Op[P], *C)) func(string, []*Op[P], *C) func() {
-	return func(k string, b []*Op[P], c *C) func() { f(k, b, c); return nil }
 }
 
 // A batch's finishing step runs after the key went to the next batch: the
